@@ -1,0 +1,282 @@
+"""ModelTraining: train a model in a Job, evaluate it, and gate it on its metrics."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from .common import ApiModel, Condition, cel, preserve_unknown
+from .crdgen import CrdInfo
+
+Task = Literal["binary", "multiclass", "regression"]
+DatasetFormat = Literal["auto", "csv", "parquet"]
+TrainingPhase = Literal["Pending", "Running", "Succeeded", "Failed", "Rejected"]
+
+QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$"
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+
+#: Metrics a quality gate can name; the trainer computes these (docs/artifacts.md).
+GATE_METRICS = (
+    "accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "roc_auc",
+    "log_loss",
+    "rmse",
+    "mae",
+    "r2",
+)
+#: Metrics where a lower value is better; a `mustBeat` margin is read accordingly.
+LOWER_IS_BETTER = frozenset({"log_loss", "rmse", "mae"})
+
+
+class Split(ApiModel):
+    """Fractions of the rows for training, early stopping, and the final evaluation."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": cel(
+            (
+                "self.train + self.validation + self.test <= 1.0001 && "
+                "self.train + self.validation + self.test >= 0.9999",
+                "spec.dataset.split: train + validation + test must add up to 1",
+            )
+        )
+    }
+
+    train: float = Field(0.7, gt=0, lt=1)
+    validation: float = Field(0.15, gt=0, lt=1)
+    test: float = Field(0.15, gt=0, lt=1)
+
+
+class Dataset(ApiModel):
+    """Where the data is and which column to learn."""
+
+    uri: str = Field(
+        min_length=1,
+        description=(
+            "Where the table is: a path in the image or a mounted volume, file://, http(s)://, "
+            "s3:// (with credentialsSecret), or a built-in data set: builtin:breast-cancer, "
+            "builtin:loan-default?rows=N&seed=S."
+        ),
+    )
+    format: DatasetFormat = Field("auto", description="csv or parquet; auto goes by the suffix.")
+    label_column: str = Field(min_length=1, description="The column to predict.")
+    feature_columns: list[str] | None = Field(
+        None, description="Columns to learn from; all but the label when unset."
+    )
+    split: Split = Field(default_factory=Split)
+    seed: int = Field(42, ge=0, description="Seed of the split and of the learner.")
+    stratify: bool = Field(True, description="Keep class shares equal across splits.")
+
+
+class Resources(ApiModel):
+    """Compute for the training pod; requests equal limits unless limits are set."""
+
+    cpu: str = Field("1", pattern=QUANTITY)
+    memory: str = Field("2Gi", pattern=QUANTITY)
+    gpu: int = Field(0, ge=0, le=16, description="nvidia.com/gpu count; > 0 trains on CUDA.")
+    cpu_limit: str | None = Field(None, pattern=QUANTITY)
+    memory_limit: str | None = Field(None, pattern=QUANTITY)
+
+
+class Toleration(ApiModel):
+    """A core/v1 Toleration."""
+
+    key: str | None = None
+    operator: Literal["Exists", "Equal"] | None = None
+    value: str | None = None
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+    toleration_seconds: int | None = None
+
+
+class Artifacts(ApiModel):
+    """Where the trained model goes: pvc://CLAIM/PATH, or an object store."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": cel(
+            (
+                "self.uri.startsWith('pvc://') || self.uri.startsWith('s3://') || "
+                "self.uri.startsWith('gs://') || self.uri.startsWith('az://')",
+                "spec.artifacts.uri must start with pvc://, s3://, gs:// or az://",
+            ),
+            (
+                "!self.uri.startsWith('pvc://') || self.uri.matches('^pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?(/.*)?$')",
+                "spec.artifacts.uri: pvc:// must name a PersistentVolumeClaim: pvc://CLAIM/PATH",
+            ),
+            (
+                "self.uri.startsWith('pvc://') || has(self.credentialsSecret)",
+                "spec.artifacts.credentialsSecret is required for an object store URI",
+            ),
+        )
+    }
+
+    uri: str = Field(
+        min_length=1,
+        description="pvc://CLAIM/PATH (mounted into the Job) or s3://, gs://, az:// URI. "
+        "Each training writes to <uri>/<training name>.",
+    )
+    credentials_secret: str | None = Field(
+        None,
+        pattern=DNS_LABEL,
+        description="A Secret whose keys become the trainer's environment (object stores).",
+    )
+
+
+class Threshold(ApiModel):
+    """One bound on a test metric."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": cel(
+            (
+                "has(self.min) || has(self.max)",
+                "spec.qualityGate.thresholds: each threshold needs min or max",
+            )
+        )
+    }
+
+    metric: Literal[GATE_METRICS] = Field(description="A metric from metrics.json.")  # type: ignore[valid-type]
+    min: float | None = None
+    max: float | None = None
+
+
+class MustBeat(ApiModel):
+    """Compare with the model that a ModelRelease currently serves as stable."""
+
+    release: str = Field(pattern=DNS_LABEL, description="A ModelRelease in this namespace.")
+    metric: Literal[GATE_METRICS] = "roc_auc"  # type: ignore[valid-type]
+    margin: float = Field(
+        0.0,
+        ge=0,
+        description="How much better than stable the candidate must be (in the metric's units).",
+    )
+
+
+class QualityGate(ApiModel):
+    """What a trained model must reach to be usable as a release candidate."""
+
+    thresholds: list[Threshold] = Field(default_factory=list, max_length=16)
+    must_beat: MustBeat | None = None
+
+
+class JobLimits(ApiModel):
+    """Bounds on the training Job."""
+
+    backoff_limit: int = Field(1, ge=0, le=10)
+    active_deadline_seconds: int = Field(3600, ge=60)
+    ttl_seconds_after_finished: int | None = Field(
+        None,
+        ge=0,
+        description="Delete the finished Job after this long; the results stay in status.",
+    )
+
+
+class ModelTrainingSpec(ApiModel):
+    """What to train, on what, with what, and what it must reach."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": cel(
+            ("self == oldSelf", "spec is immutable: create a new ModelTraining to retrain"),
+            (
+                "self.task == 'regression' || !has(self.qualityGate) || "
+                "!has(self.qualityGate.thresholds) || "
+                "self.qualityGate.thresholds.all(t, !(t.metric in ['rmse', 'mae', 'r2']))",
+                "spec.qualityGate.thresholds: rmse, mae and r2 apply to regression only",
+            ),
+            (
+                "self.task != 'regression' || !has(self.qualityGate) || "
+                "!has(self.qualityGate.thresholds) || "
+                "self.qualityGate.thresholds.all(t, t.metric in ['rmse', 'mae', 'r2'])",
+                "spec.qualityGate.thresholds: a regression gate can use rmse, mae and r2 only",
+            ),
+            (
+                "!has(self.resources) || self.resources.gpu == 0 || self.image != ''",
+                "spec.image: a GPU training needs an image (one built with CUDA support)",
+            ),
+        )
+    }
+
+    model_name: str = Field(pattern=DNS_LABEL, max_length=63, description="The logical model.")
+    version: str | None = Field(
+        None, max_length=63, description="Version label of the result; the training's name if unset."
+    )
+    task: Task
+    framework: Literal["xgboost"] = "xgboost"
+    image: str = Field(
+        "ghcr.io/modelrelease/trainer:0.1.0", description="The training image."
+    )
+    dataset: Dataset
+    hyperparameters: dict[str, Any] = Field(
+        default_factory=dict,
+        json_schema_extra=preserve_unknown(),
+        description="XGBoost parameters (max_depth, eta, ...) plus num_boost_round and "
+        "early_stopping_rounds.",
+    )
+    resources: Resources = Field(default_factory=Resources)
+    node_selector: dict[str, str] = Field(default_factory=dict)
+    tolerations: list[Toleration] = Field(default_factory=list)
+    priority_class_name: str | None = None
+    service_account_name: str | None = None
+    pod_annotations: dict[str, str] = Field(
+        default_factory=dict, description="Annotations for the training pod."
+    )
+    artifacts: Artifacts
+    quality_gate: QualityGate = Field(default_factory=QualityGate)
+    job: JobLimits = Field(default_factory=JobLimits)
+
+
+class ArtifactRef(ApiModel):
+    """A stored model and the digest of its model file."""
+
+    uri: str
+    digest: str
+
+
+class GateResult(ApiModel):
+    """One clause of the quality gate, as judged."""
+
+    metric: str
+    comparison: str
+    threshold: float
+    value: float | None = None
+    passed: bool
+    message: str
+
+
+class ModelTrainingStatus(ApiModel):
+    """What happened, as the operator last saw it."""
+
+    phase: TrainingPhase = "Pending"
+    message: str = ""
+    observed_generation: int | None = None
+    job_name: str | None = None
+    start_time: str | None = None
+    completion_time: str | None = None
+    headline: str | None = Field(None, description="The headline metric, e.g. roc_auc=0.871.")
+    metrics: dict[str, Any] | None = Field(None, json_schema_extra=preserve_unknown())
+    artifact: ArtifactRef | None = None
+    model_version: str | None = None
+    gate: list[GateResult] | None = None
+    conditions: list[Condition] = Field(default_factory=list)
+
+
+def _crd_info() -> CrdInfo:
+    return CrdInfo(
+        kind="ModelTraining",
+        plural="modeltrainings",
+        singular="modeltraining",
+        short_names=["mt"],
+        spec=ModelTrainingSpec,
+        status=ModelTrainingStatus,
+        description="Trains a model in a Job, evaluates it on held-out data and gates it.",
+        printer_columns=[
+            {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+            {"name": "Model", "type": "string", "jsonPath": ".spec.modelName"},
+            {"name": "Metric", "type": "string", "jsonPath": ".status.headline"},
+            {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+        ],
+    )
+
+
+CRD_INFO = _crd_info()

@@ -1,0 +1,40 @@
+"""Fixtures shared by every suite: a real model trained by the real trainer."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def train(tmp: Path, uri: str, *, task: str = "binary", label: str = "default",
+          hyperparameters: dict[str, object] | None = None, version: str = "v1") -> Path:
+    """Run the trainer as a process; returns the artifact folder."""
+    config = {
+        "modelName": "loan-default",
+        "version": version,
+        "task": task,
+        "dataset": {"uri": uri, "labelColumn": label},
+        "hyperparameters": hyperparameters or {},
+        "output": {"path": str(tmp / "artifact")},
+        "terminationMessagePath": str(tmp / "termination-log"),
+    }
+    config_path = tmp / "config.json"
+    config_path.write_text(json.dumps(config))
+    subprocess.run(
+        [sys.executable, "-m", "modelrelease_trainer", "--config", str(config_path)],
+        check=True, capture_output=True, text=True, timeout=300,
+    )
+    return tmp / "artifact"
+
+
+@pytest.fixture(scope="session")
+def loan_default_artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An artifact folder (docs/artifacts.md) for builtin:loan-default, version v1."""
+    return train(tmp_path_factory.mktemp("loan-default-v1"),
+                 "builtin:loan-default?rows=8000&seed=7")

@@ -12,8 +12,15 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 
 
-def train(tmp: Path, uri: str, *, task: str = "binary", label: str = "default",
-          hyperparameters: dict[str, object] | None = None, version: str = "v1") -> Path:
+def train(
+    tmp: Path,
+    uri: str,
+    *,
+    task: str = "binary",
+    label: str = "default",
+    hyperparameters: dict[str, object] | None = None,
+    version: str = "v1",
+) -> Path:
     """Run the trainer as a process; returns the artifact folder."""
     config = {
         "modelName": "loan-default",
@@ -24,11 +31,15 @@ def train(tmp: Path, uri: str, *, task: str = "binary", label: str = "default",
         "output": {"path": str(tmp / "artifact")},
         "terminationMessagePath": str(tmp / "termination-log"),
     }
+    tmp.mkdir(parents=True, exist_ok=True)
     config_path = tmp / "config.json"
     config_path.write_text(json.dumps(config))
     subprocess.run(
         [sys.executable, "-m", "modelrelease_trainer", "--config", str(config_path)],
-        check=True, capture_output=True, text=True, timeout=300,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     return tmp / "artifact"
 
@@ -36,5 +47,6 @@ def train(tmp: Path, uri: str, *, task: str = "binary", label: str = "default",
 @pytest.fixture(scope="session")
 def loan_default_artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An artifact folder (docs/artifacts.md) for builtin:loan-default, version v1."""
-    return train(tmp_path_factory.mktemp("loan-default-v1"),
-                 "builtin:loan-default?rows=8000&seed=7")
+    return train(
+        tmp_path_factory.mktemp("loan-default-v1"), "builtin:loan-default?rows=8000&seed=7"
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from pathlib import Path
@@ -28,7 +29,9 @@ def write(location: str, files: dict[str, bytes]) -> None:
             with fs.open(f"{root.rstrip('/')}/{name}", "wb") as handle:
                 handle.write(data)
     except ImportError as error:
-        raise TrainerError(f"output {location}: this scheme needs an extra package: {error}") from error
+        raise TrainerError(
+            f"output {location}: this scheme needs an extra package: {error}"
+        ) from error
     except OSError as error:
         raise TrainerError(f"output {location}: cannot write: {error}") from error
 
@@ -48,7 +51,5 @@ def termination_message(summary: dict[str, Any]) -> str:
 
 def write_termination_message(path: str, text: str) -> None:
     """Best effort: outside a container the file may not be writable."""
-    try:
+    with contextlib.suppress(OSError):
         Path(path).write_text(text)
-    except OSError:
-        pass

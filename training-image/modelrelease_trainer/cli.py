@@ -20,7 +20,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", help="artifact folder or URL (overrides the config)")
     parser.add_argument(
         "--termination-log",
-        help=f"where to write the summary for the pod status (default {config.DEFAULT_TERMINATION_LOG})",
+        help="where to write the summary for the pod status "
+        f"(default {config.DEFAULT_TERMINATION_LOG})",
     )
     args = parser.parse_args(argv)
     termination_log = args.termination_log or config.DEFAULT_TERMINATION_LOG
@@ -31,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
 
         summary = training.run(settings)
     except TrainerError as error:
+        termination_log = args.termination_log or error.termination_message_path or termination_log
         print(f"error: {error}", file=sys.stderr)
         artifacts.write_termination_message(termination_log, json.dumps({"error": str(error)}))
         return 2

@@ -82,7 +82,9 @@ def load(path: str | None, output: str | None, termination_log: str | None) -> T
         elif os.environ.get("MODELRELEASE_TRAINER_CONFIG"):
             document = json.loads(os.environ["MODELRELEASE_TRAINER_CONFIG"])
         else:
-            raise TrainerError("no configuration: pass --config FILE or MODELRELEASE_TRAINER_CONFIG")
+            raise TrainerError(
+                "no configuration: pass --config FILE or MODELRELEASE_TRAINER_CONFIG"
+            )
     except OSError as error:
         raise TrainerError(f"config {path}: cannot read: {error.strerror}") from error
     except (yaml.YAMLError, json.JSONDecodeError) as error:
@@ -97,7 +99,11 @@ def load(path: str | None, output: str | None, termination_log: str | None) -> T
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
-        raise TrainerError(f"config: {where}: {first['msg']}") from error
+        hint = document.get("terminationMessagePath")
+        raise TrainerError(
+            f"config: {where}: {first['msg']}",
+            termination_message_path=hint if isinstance(hint, str) else None,
+        ) from error
     if output:
         config.output = Output(path=output)
     if termination_log:

@@ -15,7 +15,7 @@ BUILTINS = ("breast-cancer", "loan-default")
 
 
 def _builtin(uri: str) -> pd.DataFrame:
-    parts = urlsplit(uri)
+    parts = urlsplit(uri.removeprefix("builtin:"))
     name = parts.path
     query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
     try:
@@ -48,7 +48,7 @@ def _format_of(uri: str, declared: str) -> str:
 def load(uri: str, declared_format: str = "auto") -> pd.DataFrame:
     """The whole table; any failure is a TrainerError naming the URI."""
     if uri.startswith("builtin:"):
-        return _builtin(uri.removeprefix("builtin:"))
+        return _builtin(uri)
     table_format = _format_of(uri, declared_format)
     try:
         with fsspec.open(uri, "rb", compression="infer") as handle:
@@ -63,7 +63,9 @@ def load(uri: str, declared_format: str = "auto") -> pd.DataFrame:
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise TrainerError(f"dataset {uri}: cannot read as {table_format}: {reason}") from error
     except Exception as error:  # fsspec back-ends raise their own types (HTTP, S3, ...)
-        raise TrainerError(f"dataset {uri}: cannot read: {type(error).__name__}: {error}") from error
+        raise TrainerError(
+            f"dataset {uri}: cannot read: {type(error).__name__}: {error}"
+        ) from error
 
 
 def digest(frame: pd.DataFrame) -> str:

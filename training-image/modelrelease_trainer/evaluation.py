@@ -29,8 +29,9 @@ def classification(y: np.ndarray, probabilities: np.ndarray, classes: int) -> di
     else:
         predicted = probabilities.argmax(axis=1)
         average = "macro"
-        auc = metrics.roc_auc_score(y, probabilities, multi_class="ovr", average="macro",
-                                    labels=list(range(classes)))
+        auc = metrics.roc_auc_score(
+            y, probabilities, multi_class="ovr", average="macro", labels=list(range(classes))
+        )
         proba_matrix = probabilities
     return {
         "accuracy": float(metrics.accuracy_score(y, predicted)),
@@ -39,8 +40,9 @@ def classification(y: np.ndarray, probabilities: np.ndarray, classes: int) -> di
         "f1": float(metrics.f1_score(y, predicted, average=average, zero_division=0)),
         "roc_auc": float(auc),
         "log_loss": float(metrics.log_loss(y, proba_matrix, labels=list(range(classes)))),
-        "confusion_matrix": metrics.confusion_matrix(y, predicted,
-                                                     labels=list(range(classes))).tolist(),
+        "confusion_matrix": metrics.confusion_matrix(
+            y, predicted, labels=list(range(classes))
+        ).tolist(),
     }
 
 
@@ -78,17 +80,29 @@ def reference(
         column = x_train[:, index]
         if feature.categories is None:
             finite = column[np.isfinite(column)]
-            cuts = sorted({float(q) for q in np.quantile(finite, np.linspace(0.1, 0.9, 9))}) \
-                if len(finite) else []
-            per_feature[feature.name] = {"edges": cuts, "counts": histogram(column, cuts),
-                                         "missing": int((~np.isfinite(column)).sum())}
+            cuts = (
+                sorted({float(q) for q in np.quantile(finite, np.linspace(0.1, 0.9, 9))})
+                if len(finite)
+                else []
+            )
+            per_feature[feature.name] = {
+                "edges": cuts,
+                "counts": histogram(column, cuts),
+                "missing": int((~np.isfinite(column)).sum()),
+            }
         else:
             codes = column[np.isfinite(column)].astype(int)
             counts = np.bincount(codes, minlength=len(feature.categories)).tolist()
-            per_feature[feature.name] = {"categories": list(feature.categories), "counts": counts,
-                                         "missing": int((~np.isfinite(column)).sum())}
+            per_feature[feature.name] = {
+                "categories": list(feature.categories),
+                "counts": counts,
+                "missing": int((~np.isfinite(column)).sum()),
+            }
     return {
-        "score": {"edges": edges, "counts": histogram(test_scores, edges),
-                  "total": int(len(test_scores))},
+        "score": {
+            "edges": edges,
+            "counts": histogram(test_scores, edges),
+            "total": len(test_scores),
+        },
         "features": per_feature,
     }

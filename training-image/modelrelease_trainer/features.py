@@ -29,9 +29,8 @@ def _is_categorical(column: pd.Series) -> bool:
 def describe(frame: pd.DataFrame, label: str, columns: list[str] | None) -> list[Feature]:
     """The model's features, in order, with each categorical's known values."""
     if label not in frame.columns:
-        raise TrainerError(
-            f"dataset: label column {label!r} not found (columns: {', '.join(map(str, frame.columns))})"
-        )
+        known = ", ".join(map(str, frame.columns))
+        raise TrainerError(f"dataset: label column {label!r} not found (columns: {known})")
     names = columns if columns is not None else [c for c in frame.columns if c != label]
     missing = [name for name in names if name not in frame.columns]
     if missing:
@@ -71,7 +70,9 @@ def feature_types(features: list[Feature]) -> list[str]:
 def encode_labels(column: pd.Series, task: str) -> tuple[np.ndarray, list[Any] | None]:
     """Targets as the booster wants them, and the label value of each class index."""
     if column.isna().any():
-        raise TrainerError(f"dataset: label column {column.name!r} has {column.isna().sum()} blank rows")
+        raise TrainerError(
+            f"dataset: label column {column.name!r} has {column.isna().sum()} blank rows"
+        )
     if task == "regression":
         values = pd.to_numeric(column, errors="coerce")
         if values.isna().any():

@@ -36,10 +36,20 @@ def generate(rows: int, seed: int, shift: float = 0.0) -> pd.DataFrame:
     loan_term_months = rng.choice([36, 60], rows, p=[0.7, 0.3])
     loan_amount = np.round(np.clip(income * rng.uniform(0.05, 0.6, rows), 1000, 250_000), -2)
 
-    purpose_risk = pd.Series(PURPOSES).map(
-        {"car": -0.2, "debt_consolidation": 0.3, "education": 0.1,
-         "home_improvement": -0.3, "medical": 0.5, "business": 0.6}
-    ).to_numpy()[pd.Categorical(purpose, categories=PURPOSES).codes]
+    purpose_risk = (
+        pd.Series(PURPOSES)
+        .map(
+            {
+                "car": -0.2,
+                "debt_consolidation": 0.3,
+                "education": 0.1,
+                "home_improvement": -0.3,
+                "medical": 0.5,
+                "business": 0.6,
+            }
+        )
+        .to_numpy()[pd.Categorical(purpose, categories=PURPOSES).codes]
+    )
     employment_risk = np.select(
         [employment == "unemployed", employment == "contract", employment == "self_employed"],
         [1.2, 0.4, 0.3],
@@ -64,8 +74,9 @@ def generate(rows: int, seed: int, shift: float = 0.0) -> pd.DataFrame:
     )
     default = (rng.random(rows) < 1 / (1 + np.exp(-logit))).astype(int)
 
-    interest_rate = np.round(6 + 10 * debt_to_income + 1.5 * delinquencies_2y
-                             + rng.normal(0, 1.2, rows), 2)
+    interest_rate = np.round(
+        6 + 10 * debt_to_income + 1.5 * delinquencies_2y + rng.normal(0, 1.2, rows), 2
+    )
     frame = pd.DataFrame(
         {
             "age": age,

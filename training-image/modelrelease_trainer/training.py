@@ -31,7 +31,10 @@ def _split(
             frame, y, test_size=held_out, random_state=seed, stratify=y if stratify else None
         )
         validation, test, y_val, y_test = train_test_split(
-            rest, y_rest, test_size=split.test / held_out, random_state=seed,
+            rest,
+            y_rest,
+            test_size=split.test / held_out,
+            random_state=seed,
             stratify=y_rest if stratify else None,
         )
     except ValueError as error:
@@ -39,7 +42,8 @@ def _split(
     for name, part in (("train", train), ("validation", validation), ("test", test)):
         if len(part) < MIN_ROWS_PER_SPLIT:
             raise TrainerError(
-                f"dataset: the {name} split has {len(part)} rows; at least {MIN_ROWS_PER_SPLIT} needed"
+                f"dataset: the {name} split has {len(part)} rows; "
+                f"at least {MIN_ROWS_PER_SPLIT} needed"
             )
     return train, validation, test, y_train, y_val, y_test
 
@@ -66,13 +70,18 @@ def run(config: TrainerConfig) -> dict[str, Any]:
     hyperparameters.check_known(params, hyperparameters.tiny_sample(x_train, y_train, types))
 
     def matrix(x: np.ndarray, label: np.ndarray) -> xgb.DMatrix:
-        return xgb.DMatrix(x, label=label, feature_names=names, feature_types=types,
-                           enable_categorical=True)
+        return xgb.DMatrix(
+            x, label=label, feature_names=names, feature_types=types, enable_categorical=True
+        )
 
     dtrain, dval, dtest = matrix(x_train, y_train), matrix(x_val, y_val), matrix(x_test, y_test)
     booster = xgb.train(
-        params, dtrain, num_boost_round=rounds, evals=[(dval, "validation")],
-        early_stopping_rounds=patience, verbose_eval=False,
+        params,
+        dtrain,
+        num_boost_round=rounds,
+        evals=[(dval, "validation")],
+        early_stopping_rounds=patience,
+        verbose_eval=False,
     )
     best = booster.best_iteration
     window = (0, best + 1)
@@ -87,8 +96,9 @@ def run(config: TrainerConfig) -> dict[str, Any]:
     model_bytes = bytes(booster.save_raw(raw_format="ubj"))
     digest = artifacts.sha256_hex(model_bytes)
     test_scores = evaluation.scores(test_out, config.task)
-    reference = evaluation.reference(config.task, test_scores,
-                                     evaluation.scores(train_out, config.task), x_train, columns)
+    reference = evaluation.reference(
+        config.task, test_scores, evaluation.scores(train_out, config.task), x_train, columns
+    )
     uri = config.output.uri or config.output.path
     card = {
         "name": config.model_name,

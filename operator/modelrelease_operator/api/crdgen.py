@@ -183,9 +183,7 @@ def all_crds() -> dict[str, dict[str, Any]]:
     from .release import CRD_INFO as release_info
     from .training import CRD_INFO as training_info
 
-    return {
-        f"{GROUP}_{info.plural}.yaml": crd(info) for info in (training_info, release_info)
-    }
+    return {f"{GROUP}_{info.plural}.yaml": crd(info) for info in (training_info, release_info)}
 
 
 def render(document: dict[str, Any]) -> str:

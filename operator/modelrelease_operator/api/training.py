@@ -199,13 +199,13 @@ class ModelTrainingSpec(ApiModel):
 
     model_name: str = Field(pattern=DNS_LABEL, max_length=63, description="The logical model.")
     version: str | None = Field(
-        None, max_length=63, description="Version label of the result; the training's name if unset."
+        None,
+        max_length=63,
+        description="Version label of the result; the training's name if unset.",
     )
     task: Task
     framework: Literal["xgboost"] = "xgboost"
-    image: str = Field(
-        "ghcr.io/modelrelease/trainer:0.1.0", description="The training image."
-    )
+    image: str = Field("ghcr.io/modelrelease/trainer:0.1.0", description="The training image.")
     dataset: Dataset
     hyperparameters: dict[str, Any] = Field(
         default_factory=dict,

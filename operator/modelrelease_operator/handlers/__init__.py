@@ -1,0 +1,1 @@
+"""Kopf handlers: observe, call the core, write. No decisions are made here."""

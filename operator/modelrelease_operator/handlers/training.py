@@ -1,0 +1,148 @@
+"""ModelTraining handlers: react to the resource, its Job and its pods.
+
+Event handlers (no timers) so that no finalizer is needed: deleting a training never
+waits for the operator, and the garbage collector removes the Job.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import defaultdict
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+import kubernetes
+from pydantic import ValidationError
+
+from .. import kube, labels
+from ..api import GROUP, VERSION
+from ..api.training import ModelTrainingSpec, ModelTrainingStatus
+from ..config import from_environment
+from ..training import gates
+from ..training.decide import Observation, decide
+from ..training.jobs import TrainingRef, render_job
+
+PLURAL = "modeltrainings"
+TRAINING = labels.TRAINING_LABEL
+CONFIG = from_environment()
+_locks: defaultdict[tuple[str, str], threading.Lock] = defaultdict(threading.Lock)
+
+
+def _baseline(spec: ModelTrainingSpec, namespace: str) -> gates.Baseline | None:
+    rule = spec.quality_gate.must_beat
+    if rule is None:
+        return None
+    release = kube.get_or_none(
+        kube.custom().get_namespaced_custom_object,
+        GROUP,
+        VERSION,
+        namespace,
+        "modelreleases",
+        rule.release,
+    )
+    if release is None:
+        return gates.Baseline(release_found=False)
+    stable = ((release.get("status") or {}).get("stable")) or {}
+    training_name = stable.get("training")
+    metrics = stable.get("metrics")
+    if training_name and not metrics:
+        training = kube.get_or_none(
+            kube.custom().get_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            namespace,
+            PLURAL,
+            training_name,
+        )
+        metrics = ((training or {}).get("status") or {}).get("metrics")
+    return gates.Baseline(release_found=True, version=stable.get("version"), metrics=metrics)
+
+
+def reconcile(
+    namespace: str, name: str, logger: logging.Logger | logging.LoggerAdapter[Any]
+) -> None:
+    """Bring one ModelTraining's status (and Job) in line with the world."""
+    with _locks[(namespace, name)]:
+        body = kube.get_or_none(
+            kube.custom().get_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, name
+        )
+        if body is None or body["metadata"].get("deletionTimestamp"):
+            return
+        try:
+            spec = ModelTrainingSpec.model_validate(body.get("spec") or {})
+            status = ModelTrainingStatus.model_validate(body.get("status") or {})
+        except ValidationError as error:
+            # The schema should have refused it; say so instead of crashing.
+            kopf.event(body, type="Warning", reason="InvalidSpec", message=str(error)[:1000])
+            return
+        job_name = status.job_name or labels.child_name(name, "train")
+        job = kube.get_or_none(kube.batch().read_namespaced_job, job_name, namespace)
+        pods: list[dict[str, Any]] = []
+        if job is not None:
+            found = kube.core().list_namespaced_pod(
+                namespace, label_selector=f"job-name={job_name}"
+            )
+            pods = [kube.plain(pod) for pod in found.items]
+        needs_baseline = job is not None and status.phase not in {"Succeeded", "Failed", "Rejected"}
+        observed = Observation(
+            job=kube.plain(job) if job is not None else None,
+            pods=pods,
+            baseline=_baseline(spec, namespace) if needs_baseline else None,
+        )
+        decision = decide(
+            spec,
+            status,
+            name=name,
+            generation=body["metadata"].get("generation"),
+            observed=observed,
+            now=datetime.now(UTC),
+        )
+        if decision.create_job:
+            manifest = render_job(
+                spec, TrainingRef(name, namespace, body["metadata"]["uid"]), CONFIG.gpu
+            )
+            try:
+                kube.batch().create_namespaced_job(namespace, manifest)  # type: ignore[arg-type]
+            except kubernetes.client.ApiException as error:
+                if error.status != 409:  # 409: made by an earlier run; adopt it
+                    raise
+        new_status = decision.status.to_wire()
+        if new_status != ModelTrainingStatus.model_validate(body.get("status") or {}).to_wire():
+            kube.custom().patch_namespaced_custom_object_status(
+                GROUP, VERSION, namespace, PLURAL, name, {"status": new_status}
+            )
+        for event in decision.events:
+            kopf.event(body, type=event.type, reason=event.reason, message=event.message)
+            logger.info("%s/%s: %s: %s", namespace, name, event.reason, event.message)
+
+
+Logger = logging.Logger | logging.LoggerAdapter[Any]
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL)
+def training_changed(type: str, name: str, namespace: str | None, logger: Logger, **_: Any) -> None:
+    if namespace is None:
+        return
+    if type == "DELETED":
+        _locks.pop((namespace, name), None)
+        return
+    reconcile(namespace, name, logger)
+
+
+@kopf.on.event("batch", "v1", "jobs", labels={labels.TRAINING_LABEL: kopf.PRESENT})
+def training_job_changed(
+    labels: Mapping[str, str], namespace: str | None, logger: Logger, **_: Any
+) -> None:
+    if namespace is not None:
+        reconcile(namespace, labels[TRAINING], logger)
+
+
+@kopf.on.event("", "v1", "pods", labels={labels.TRAINING_LABEL: kopf.PRESENT})
+def training_pod_changed(
+    labels: Mapping[str, str], namespace: str | None, logger: Logger, **_: Any
+) -> None:
+    if namespace is not None:
+        reconcile(namespace, labels[TRAINING], logger)

@@ -19,6 +19,7 @@ class OperatorConfig:
     gpu: GpuPlacement = field(default_factory=GpuPlacement)
     metrics_port: int = 8080
     watch_server_timeout: int = 300
+    resync_seconds: float = 20.0
 
 
 def from_environment(environ: dict[str, str] | None = None) -> OperatorConfig:
@@ -36,4 +37,5 @@ def from_environment(environ: dict[str, str] | None = None) -> OperatorConfig:
         gpu=gpu,
         metrics_port=int(env.get("MODELRELEASE_METRICS_PORT", "8080")),
         watch_server_timeout=int(env.get("MODELRELEASE_WATCH_TIMEOUT", "300")),
+        resync_seconds=float(env.get("MODELRELEASE_RESYNC_SECONDS", "20")),
     )

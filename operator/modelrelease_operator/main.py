@@ -5,6 +5,7 @@ Importing this module registers every handler and the operator-wide settings.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -12,6 +13,7 @@ import kopf
 
 from .config import from_environment
 from .handlers import training  # noqa: F401  (registers the ModelTraining handlers)
+from .handlers.resync import resync_forever
 
 CONFIG = from_environment()
 
@@ -31,3 +33,15 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     # The handlers post their own Events; kopf posts only its warnings and errors.
     settings.posting.level = logging.WARNING
     settings.execution.max_workers = 8
+
+
+@kopf.on.startup()
+async def start_resync(memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
+    memo.resync = asyncio.create_task(resync_forever(CONFIG.resync_seconds, logger))
+
+
+@kopf.on.cleanup()
+async def stop_resync(memo: kopf.Memo, **_: Any) -> None:
+    task = memo.get("resync")
+    if task is not None:
+        task.cancel()

@@ -10,18 +10,30 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 gomod="$here/gomod"
 
-key=$( (go env GOVERSION; cat "$gomod"/*/go.mod "$gomod"/*/go.sum) | sha256sum | cut -c1-16)
+# `go build` leaves the Kubernetes version variables at v0.0.0; stamp the pinned
+# release so /version (and the test log) names what actually runs.
+kube_version=$(awk '$1 == "require" && $2 == "k8s.io/kubernetes" {print $3}' "$gomod/kubernetes/go.mod")
+IFS=. read -r kube_major kube_minor _ <<<"${kube_version#v}"
+ldflags="-s -w"
+kube_ldflags="$ldflags"
+for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+  kube_ldflags+=" -X $pkg.gitVersion=$kube_version -X $pkg.gitMajor=$kube_major"
+  kube_ldflags+=" -X $pkg.gitMinor=$kube_minor -X $pkg.gitTreeState=clean"
+  kube_ldflags+=" -X $pkg.buildDate=1970-01-01T00:00:00Z"
+done
+
+key=$( (go env GOVERSION; echo "$kube_ldflags"; cat "$gomod"/*/go.mod "$gomod"/*/go.sum) \
+  | sha256sum | cut -c1-16)
 bin="${CONTROLPLANE_CACHE:-$root/.cache/controlplane}/$key/bin"
 mkdir -p "$bin"
 
 export CGO_ENABLED=0 GOFLAGS="-mod=mod -trimpath -buildvcs=false"
-ldflags="-s -w"
 
-build() { # module-dir output package
-  local dir=$1 out=$2 pkg=$3
+build() { # module-dir output package [ldflags]
+  local dir=$1 out=$2 pkg=$3 flags=${4:-$ldflags}
   if [[ -x "$bin/$out" ]]; then return 0; fi
   local started=$SECONDS
-  (cd "$gomod/$dir" && go build -ldflags "$ldflags" -o "$bin/$out.tmp" "$pkg")
+  (cd "$gomod/$dir" && go build -ldflags "$flags" -o "$bin/$out.tmp" "$pkg")
   mv "$bin/$out.tmp" "$bin/$out"
   echo "built $out in $((SECONDS - started))s" >&2
 }
@@ -33,8 +45,8 @@ build() { # module-dir output package
   build kwok kwok sigs.k8s.io/kwok/cmd/kwok
 } &
 side=$!
-build kubernetes kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver
-build kubernetes kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager
-build kubernetes kube-scheduler k8s.io/kubernetes/cmd/kube-scheduler
+build kubernetes kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver "$kube_ldflags"
+build kubernetes kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager "$kube_ldflags"
+build kubernetes kube-scheduler k8s.io/kubernetes/cmd/kube-scheduler "$kube_ldflags"
 wait "$side"
 echo "$bin"

@@ -22,8 +22,9 @@ from ..api import GROUP, VERSION
 from ..api.training import ModelTrainingSpec, ModelTrainingStatus
 from ..config import from_environment
 from ..training import gates
-from ..training.decide import Observation, decide
+from ..training.decide import TERMINAL, Observation, decide
 from ..training.jobs import TrainingRef, render_job
+from .resync import resyncer
 
 PLURAL = "modeltrainings"
 TRAINING = labels.TRAINING_LABEL
@@ -86,7 +87,7 @@ def reconcile(
                 namespace, label_selector=f"job-name={job_name}"
             )
             pods = [kube.plain(pod) for pod in found.items]
-        needs_baseline = job is not None and status.phase not in {"Succeeded", "Failed", "Rejected"}
+        needs_baseline = job is not None and status.phase not in TERMINAL
         observed = Observation(
             job=kube.plain(job) if job is not None else None,
             pods=pods,
@@ -146,3 +147,23 @@ def training_pod_changed(
 ) -> None:
     if namespace is not None:
         reconcile(namespace, labels[TRAINING], logger)
+
+
+@resyncer
+def resync_trainings(logger: Logger) -> None:
+    """Reconcile every unfinished training; retries what a failed event left undone."""
+    listing = kube.custom().list_cluster_custom_object(GROUP, VERSION, PLURAL)
+    for item in listing.get("items", []):
+        if (item.get("status") or {}).get("phase") in TERMINAL:
+            continue
+        meta = item["metadata"]
+        try:
+            reconcile(meta["namespace"], meta["name"], logger)
+        except kubernetes.client.ApiException as error:
+            logger.warning(
+                "%s/%s: reconcile failed: %s %s",
+                meta["namespace"],
+                meta["name"],
+                error.status,
+                error.reason,
+            )

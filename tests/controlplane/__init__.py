@@ -1,0 +1,2 @@
+"""A local Kubernetes control plane (etcd, kube-apiserver, controller-manager, scheduler,
+kwok) for the integration tests; see cluster.py."""

@@ -28,7 +28,8 @@ def _builtin(uri: str) -> pd.DataFrame:
         if name == "breast-cancer":
             from sklearn.datasets import load_breast_cancer
 
-            return load_breast_cancer(as_frame=True).frame  # type: ignore[no-any-return]
+            frame: pd.DataFrame = load_breast_cancer(as_frame=True).frame
+            return frame
     except ValueError as error:
         raise TrainerError(f"dataset {uri}: bad parameter: {error}") from error
     raise TrainerError(f"dataset {uri}: unknown built-in data set (known: {', '.join(BUILTINS)})")

@@ -17,7 +17,8 @@ def scores(probabilities: np.ndarray, task: str) -> np.ndarray:
     if task == "binary":
         return probabilities
     if task == "multiclass":
-        return probabilities.max(axis=1)
+        top: np.ndarray = probabilities.max(axis=1)
+        return top
     return probabilities
 
 
@@ -58,7 +59,8 @@ def histogram(values: np.ndarray, edges: list[float]) -> list[int]:
     """Counts in (edges[i-1], edges[i]], the first `<= edges[0]`, the last above all edges."""
     finite = values[np.isfinite(values)]
     buckets = np.searchsorted(np.asarray(edges), finite, side="left")
-    return np.bincount(buckets, minlength=len(edges) + 1).astype(int).tolist()
+    counts: list[int] = np.bincount(buckets, minlength=len(edges) + 1).astype(int).tolist()
+    return counts
 
 
 def score_edges(task: str, training_scores: np.ndarray) -> list[float]:

@@ -12,7 +12,10 @@ from typing import Any
 import kopf
 
 from .config import from_environment
-from .handlers import training  # noqa: F401  (registers the ModelTraining handlers)
+from .handlers import (
+    release,  # noqa: F401  (registers the ModelRelease handlers)
+    training,  # noqa: F401  (registers the ModelTraining handlers)
+)
 from .handlers.resync import resync_forever
 
 CONFIG = from_environment()
@@ -36,7 +39,9 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
 
 
 @kopf.on.startup()
-async def start_resync(memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
+async def start_resync(
+    memo: kopf.Memo, logger: logging.Logger | logging.LoggerAdapter[Any], **_: Any
+) -> None:
     memo.resync = asyncio.create_task(resync_forever(CONFIG.resync_seconds, logger))
 
 

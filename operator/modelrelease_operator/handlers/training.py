@@ -152,7 +152,9 @@ def training_pod_changed(
 @resyncer
 def resync_trainings(logger: Logger) -> None:
     """Reconcile every unfinished training; retries what a failed event left undone."""
-    listing = kube.custom().list_cluster_custom_object(GROUP, VERSION, PLURAL)
+    listing: dict[str, Any] = kube.custom().list_cluster_custom_object(  # type: ignore[assignment]
+        GROUP, VERSION, PLURAL
+    )
     for item in listing.get("items", []):
         if (item.get("status") or {}).get("phase") in TERMINAL:
             continue

@@ -1,0 +1,481 @@
+"""ModelRelease: keep one model in production and move a candidate into its place."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from .common import ApiModel, cel, preserve_unknown
+from .crdgen import CrdInfo
+from .release_status import (
+    GateStatus,
+    HistoryEntry,
+    LastCommand,
+    ModelRef,
+    ModelReleaseStatus,
+    PauseReason,
+    ReleasePhase,
+    RiskStatus,
+    ScoreReference,
+    Verdict,
+    VersionCounts,
+    Window,
+)
+from .training import GATE_METRICS, QUANTITY
+
+RouterType = Literal["replicas", "gateway-api"]
+ProviderType = Literal["scrape", "prometheus"]
+InconclusivePolicy = Literal["Wait", "Pause", "Rollback"]
+Command = Literal["promote", "promote-full", "pause", "resume", "abort", "retry"]
+
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+#: Go-style durations, as Argo Rollouts and Flagger write them: 30s, 5m, 1h30m, 1.5m.
+DURATION = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
+DIGEST = r"^(sha256:)?[0-9a-f]{64}$"
+
+
+class ModelSource(ApiModel):
+    """Where a model comes from: a ModelTraining, or an artifact named directly."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": cel(
+            (
+                "has(self.training) != (has(self.artifactUri) || has(self.digest))",
+                "spec.candidate/spec.stable: set either training or artifactUri with digest, "
+                "not both",
+            ),
+            (
+                "has(self.artifactUri) == has(self.digest)",
+                "spec.candidate/spec.stable: artifactUri and digest go together",
+            ),
+            (
+                "has(self.training) || has(self.version)",
+                "spec.candidate/spec.stable: an artifact source needs a version",
+            ),
+        )
+    }
+
+    training: str | None = Field(
+        None,
+        pattern=DNS_LABEL,
+        max_length=253,
+        description="A ModelTraining in this namespace; its status gives the artifact, digest, "
+        "version and offline metrics. A Rejected training can never become a candidate.",
+    )
+    artifact_uri: str | None = Field(
+        None,
+        min_length=1,
+        description="pvc://CLAIM/PATH, s3://, gs://, az:// or http(s):// folder of an artifact.",
+    )
+    digest: str | None = Field(
+        None, pattern=DIGEST, description="sha256 of model.ubj: sha256:<hex> or <hex>."
+    )
+    version: str | None = Field(
+        None,
+        max_length=63,
+        pattern=r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$",
+        description="Version label; the training's modelVersion when unset.",
+    )
+    metrics: dict[str, Any] | None = Field(
+        None,
+        json_schema_extra=preserve_unknown(),
+        description="Offline metrics of an artifact source, for the risk check.",
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ModelSource:
+        # The same rules as the CEL above, for objects built in Python.
+        if (self.training is None) == (self.artifact_uri is None and self.digest is None):
+            raise ValueError("set either training or artifactUri with digest, not both")
+        if (self.artifact_uri is None) != (self.digest is None):
+            raise ValueError("artifactUri and digest go together")
+        if self.training is None and self.version is None:
+            raise ValueError("an artifact source needs a version")
+        return self
+
+
+class Probe(ApiModel):
+    """An HTTP probe of the serving container."""
+
+    path: str = Field(pattern=r"^/")
+    initial_delay_seconds: int = Field(0, ge=0)
+    period_seconds: int = Field(5, ge=1)
+    timeout_seconds: int = Field(2, ge=1)
+    failure_threshold: int = Field(3, ge=1)
+
+
+def _readiness() -> Probe:
+    return Probe(path="/v2/health/ready", period_seconds=5)
+
+
+def _liveness() -> Probe:
+    return Probe(path="/v2/health/live", period_seconds=10, failure_threshold=6)
+
+
+class ServingResources(ApiModel):
+    """Compute per serving pod; limits equal requests unless set."""
+
+    cpu: str = Field("500m", pattern=QUANTITY)
+    memory: str = Field("512Mi", pattern=QUANTITY)
+    cpu_limit: str | None = Field(None, pattern=QUANTITY)
+    memory_limit: str | None = Field(None, pattern=QUANTITY)
+
+
+class EnvVar(ApiModel):
+    """A plain environment variable of the serving container."""
+
+    name: str = Field(pattern=r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
+    value: str = ""
+
+
+class Serving(ApiModel):
+    """The serving pods of each version (the serving image's defaults work as they are)."""
+
+    image: str = Field("ghcr.io/modelrelease/server:0.1.0", min_length=1)
+    replicas: int = Field(
+        2, ge=1, le=100, description="Pods of the stable version when it takes all traffic."
+    )
+    port: int = Field(8080, ge=1, le=65535)
+    resources: ServingResources = Field(default_factory=ServingResources)
+    env: list[EnvVar] = Field(
+        default_factory=list, max_length=64, description="MODELRELEASE_SERVER_* settings etc."
+    )
+    readiness_probe: Probe = Field(default_factory=_readiness)
+    liveness_probe: Probe = Field(default_factory=_liveness)
+    credentials_secret: str | None = Field(
+        None,
+        pattern=DNS_LABEL,
+        description="A Secret whose keys become the server's environment (object stores).",
+    )
+    service_account_name: str | None = None
+    node_selector: dict[str, str] = Field(default_factory=dict)
+    pod_annotations: dict[str, str] = Field(default_factory=dict)
+
+
+class ParentRef(ApiModel):
+    """A Gateway the HTTPRoute attaches to (gateway.networking.k8s.io ParentReference)."""
+
+    name: str = Field(min_length=1)
+    namespace: str | None = None
+    section_name: str | None = None
+
+
+class GatewayApi(ApiModel):
+    """The HTTPRoute of the `gateway-api` router."""
+
+    parent_refs: list[ParentRef] = Field(min_length=1, max_length=8)
+    hostnames: list[str] = Field(default_factory=list, max_length=16)
+    path_prefix: str = Field("/", pattern=r"^/")
+
+
+class Router(ApiModel):
+    """How traffic is split between stable and candidate."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": cel(
+            (
+                "self.type != 'gateway-api' || has(self.gatewayApi)",
+                "spec.router.gatewayApi (with parentRefs) is required for type gateway-api",
+            ),
+        )
+    }
+
+    @model_validator(mode="after")
+    def _gateway_needs_parents(self) -> Router:
+        if self.type == "gateway-api" and self.gateway_api is None:
+            raise ValueError("spec.router.gatewayApi is required for type gateway-api")
+        return self
+
+    type: RouterType = Field(
+        "replicas",
+        description="replicas: one Service selects both versions; the weight is the share of "
+        "replicas. gateway-api: an HTTPRoute with exact backend weights, one Service each.",
+    )
+    gateway_api: GatewayApi | None = None
+
+
+class Stage(ApiModel):
+    """One step of the rollout: a share of traffic held for a while and judged."""
+
+    weight: int = Field(ge=1, le=100, description="Percent of traffic on the candidate.")
+    duration: str = Field(
+        "1m", pattern=DURATION, description="How long to stay, e.g. 30s, 5m (judged throughout)."
+    )
+    min_requests: int = Field(
+        100, ge=0, description="Candidate requests in this stage before a verdict is possible."
+    )
+    pause: bool = Field(
+        False, description="After passing, wait for `promote` (or `resume`) before moving on."
+    )
+
+
+def _stages() -> list[Stage]:
+    return [Stage(weight=w) for w in (10, 25, 50, 100)]
+
+
+class ErrorRateGate(ApiModel):
+    max: float = Field(ge=0, le=1, description="Highest share of failed requests (0.01 = 1%).")
+    include_client_errors: bool = Field(
+        False, description="Count 4xx answers too (by default only 5xx count as errors)."
+    )
+
+
+class LatencyGate(ApiModel):
+    max_seconds: float = Field(gt=0)
+    quantile: float = Field(0.99, gt=0, lt=1)
+
+
+class DriftGate(ApiModel):
+    max_psi: float = Field(
+        gt=0, description="Population stability index against reference.json (0.2: a shift)."
+    )
+    min_predictions: int = Field(200, ge=1)
+
+
+class AccuracyGate(ApiModel):
+    min: float = Field(ge=0, le=1)
+    min_feedback: int = Field(100, ge=1, description="Labels needed before judging.")
+
+
+class RelativeErrorRateGate(ApiModel):
+    alpha: float = Field(
+        0.05, gt=0, lt=1, description="Significance of the one-sided two-proportion z-test."
+    )
+    tolerance: float = Field(
+        0.0, ge=0, le=1, description="Extra error rate over stable allowed before testing."
+    )
+
+
+class RelativeLatencyGate(ApiModel):
+    quantile: float = Field(0.99, gt=0, lt=1)
+    max_ratio: float = Field(gt=0, description="Candidate quantile / stable quantile at most.")
+
+
+class RelativeDriftGate(ApiModel):
+    max_psi: float = Field(gt=0, description="PSI between the two versions' score histograms.")
+    alpha: float = Field(
+        0.01, gt=0, lt=1, description="And the chi-square test of homogeneity must reject."
+    )
+    min_predictions: int = Field(200, ge=1)
+
+
+class RelativeGates(ApiModel):
+    """Candidate against stable over the same window."""
+
+    error_rate: RelativeErrorRateGate | None = None
+    latency: RelativeLatencyGate | None = None
+    drift: RelativeDriftGate | None = None
+
+
+class CustomGate(ApiModel):
+    """A PromQL expression judged against a bound (the `prometheus` provider only)."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": cel(
+            (
+                "has(self.min) || has(self.max)",
+                "spec.analysis.gates.custom: each custom gate needs min or max",
+            ),
+        )
+    }
+
+    @model_validator(mode="after")
+    def _bounded(self) -> CustomGate:
+        if self.min is None and self.max is None:
+            raise ValueError("spec.analysis.gates.custom: each custom gate needs min or max")
+        return self
+
+    name: str = Field(pattern=DNS_LABEL, max_length=63)
+    query: str = Field(
+        min_length=1,
+        description="Instant query returning one number. {{model}}, {{candidate}}, {{stable}}, "
+        "{{namespace}} and {{window}} (seconds since the stage's window began, e.g. 90s) "
+        "are replaced before querying.",
+    )
+    min: float | None = None
+    max: float | None = None
+
+
+class Gates(ApiModel):
+    """What a candidate must satisfy at every check."""
+
+    error_rate: ErrorRateGate | None = Field(default_factory=lambda: ErrorRateGate(max=0.01))
+    latency: LatencyGate | None = None
+    drift: DriftGate | None = None
+    accuracy: AccuracyGate | None = None
+    relative: RelativeGates = Field(default_factory=RelativeGates)
+    custom: list[CustomGate] = Field(default_factory=list, max_length=16)
+
+
+class PrometheusProvider(ApiModel):
+    address: str = Field(pattern=r"^https?://", description="Base URL of the Prometheus HTTP API.")
+    timeout_seconds: float = Field(5, gt=0, le=60)
+
+
+class Provider(ApiModel):
+    """Where the serving metrics come from."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": cel(
+            (
+                "self.type != 'prometheus' || has(self.prometheus)",
+                "spec.analysis.provider.prometheus.address is required for type prometheus",
+            ),
+        )
+    }
+
+    @model_validator(mode="after")
+    def _prometheus_needs_address(self) -> Provider:
+        if self.type == "prometheus" and self.prometheus is None:
+            raise ValueError("spec.analysis.provider.prometheus is required for type prometheus")
+        return self
+
+    type: ProviderType = Field(
+        "scrape",
+        description="scrape: each serving pod's /metrics through the API server's pod proxy. "
+        "prometheus: query a Prometheus HTTP API.",
+    )
+    prometheus: PrometheusProvider | None = None
+
+
+class Analysis(ApiModel):
+    """How and how often the candidate is judged."""
+
+    interval: str = Field("15s", pattern=DURATION, description="Time between checks.")
+    failure_limit: int = Field(
+        1, ge=1, le=100, description="Failed checks (over the whole rollout) that roll back."
+    )
+    inconclusive: InconclusivePolicy = Field(
+        "Wait",
+        description="When a stage's time is up and a gate is still inconclusive: Wait (keep "
+        "checking; never promoted), Pause (for a person to decide), Rollback.",
+    )
+    provider: Provider = Field(default_factory=Provider)
+    gates: Gates = Field(default_factory=Gates)
+
+
+class RiskMetric(ApiModel):
+    metric: Literal[GATE_METRICS] = "roc_auc"  # type: ignore[valid-type]
+    max_degradation: float = Field(
+        0.0, ge=0, description="How much worse than stable (in the metric's units) is allowed."
+    )
+
+
+class RiskCheck(ApiModel):
+    """Offline metrics of candidate and stable, compared before any traffic moves."""
+
+    metrics: list[RiskMetric] = Field(default_factory=lambda: [RiskMetric()], max_length=9)
+    require_metrics: bool = Field(
+        False, description="Refuse a candidate whose offline metrics are unknown."
+    )
+
+
+class ModelReleaseSpec(ApiModel):
+    """The model in production, the candidate, and how to move one into the other's place."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": cel(
+            (
+                "!has(self.analysis) || !has(self.analysis.gates) || "
+                "!has(self.analysis.gates.custom) || size(self.analysis.gates.custom) == 0 || "
+                "(has(self.analysis.provider) && self.analysis.provider.type == 'prometheus')",
+                "spec.analysis.gates.custom: custom PromQL gates need the prometheus provider",
+            ),
+            (
+                "has(self.candidate) || has(self.stable)",
+                "spec.candidate (or spec.stable) is required",
+            ),
+        )
+    }
+
+    model_name: str = Field(pattern=DNS_LABEL, max_length=40, description="The logical model.")
+    stable: ModelSource | None = Field(
+        None,
+        description="The model to put in production first. Read only while the release "
+        "serves nothing yet; afterwards status.stable is the production model.",
+    )
+    candidate: ModelSource | None = Field(
+        None, description="The model to move into production; changing it starts a rollout."
+    )
+    serving: Serving = Field(default_factory=Serving)
+    router: Router = Field(default_factory=Router)
+    stages: list[Stage] = Field(
+        default_factory=_stages,
+        min_length=1,
+        max_length=20,
+        json_schema_extra=cel(
+            (
+                "self.map(s, s.weight).isSorted() && "
+                "self.all(s, self.exists_one(t, t.weight == s.weight))",
+                "spec.stages: weights must strictly increase",
+            ),
+        ),
+        description="Steps of the rollout; weights strictly increase, at most 100. When the "
+        "last is below 100, full promotion follows it.",
+    )
+    analysis: Analysis = Field(default_factory=Analysis)
+    risk_check: RiskCheck = Field(default_factory=RiskCheck)
+    readiness_deadline: str = Field(
+        "10m",
+        pattern=DURATION,
+        description="A candidate not ready this long after it was deployed fails the release.",
+    )
+    paused: bool = Field(False, description="Hold the rollout where it is (gates still judge).")
+    history_limit: int = Field(20, ge=1, le=100, description="Entries kept in status.history.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ModelReleaseSpec:
+        weights = [stage.weight for stage in self.stages]
+        if any(later <= earlier for earlier, later in itertools.pairwise(weights)):
+            raise ValueError("spec.stages: weights must strictly increase")
+        if self.analysis.gates.custom and self.analysis.provider.type != "prometheus":
+            raise ValueError(
+                "spec.analysis.gates.custom: custom PromQL gates need the prometheus provider"
+            )
+        if self.candidate is None and self.stable is None:
+            raise ValueError("spec.candidate (or spec.stable) is required")
+        return self
+
+
+def _crd_info() -> CrdInfo:
+    return CrdInfo(
+        kind="ModelRelease",
+        plural="modelreleases",
+        singular="modelrelease",
+        short_names=["mr"],
+        spec=ModelReleaseSpec,
+        status=ModelReleaseStatus,
+        description="Keeps a model in production and moves a candidate into its place through "
+        "metric-judged stages, rolling back on its own when the candidate does harm.",
+        printer_columns=[
+            {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+            {"name": "Stage", "type": "string", "jsonPath": ".status.stage"},
+            {"name": "Weight", "type": "integer", "jsonPath": ".status.candidateWeight"},
+            {"name": "Stable", "type": "string", "jsonPath": ".status.stableVersion"},
+            {"name": "Candidate", "type": "string", "jsonPath": ".status.candidateVersion"},
+            {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+        ],
+    )
+
+
+CRD_INFO = _crd_info()
+
+
+__all__ = [
+    "CRD_INFO",
+    "GateStatus",
+    "HistoryEntry",
+    "LastCommand",
+    "ModelRef",
+    "ModelReleaseSpec",
+    "ModelReleaseStatus",
+    "PauseReason",
+    "ReleasePhase",
+    "RiskStatus",
+    "ScoreReference",
+    "Verdict",
+    "VersionCounts",
+    "Window",
+]

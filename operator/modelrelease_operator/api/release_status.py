@@ -1,0 +1,125 @@
+"""ModelRelease status: where a release is, enough to resume after a restart."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from .common import ApiModel, Condition, preserve_unknown
+
+ReleasePhase = Literal["Pending", "Progressing", "Paused", "Succeeded", "RolledBack", "Failed"]
+Verdict = Literal["Pass", "Fail", "Inconclusive"]
+PauseReason = Literal["Manual", "Spec", "Stage", "Inconclusive"]
+
+
+class ScoreReference(ApiModel):
+    """reference.json's score histogram: bucket upper bounds and counts (one more count)."""
+
+    edges: list[float]
+    counts: list[float]
+
+
+class ModelRef(ApiModel):
+    """A model version as resolved and deployed."""
+
+    version: str
+    uri: str
+    digest: str
+    training: str | None = None
+    metrics: dict[str, Any] | None = Field(None, json_schema_extra=preserve_unknown())
+    reference: ScoreReference | None = Field(
+        None, description="Training score distribution, once read from the artifact."
+    )
+
+
+class VersionCounts(ApiModel):
+    """Cumulative serving counters of one version, summed over its pods (compact)."""
+
+    requests: int = 0
+    errors: int = 0
+    client_errors: int = 0
+    latency: list[float] = Field(default_factory=list, description="Cumulative bucket counts.")
+    scores: list[float] = Field(default_factory=list, description="Cumulative bucket counts.")
+    feedback: int = 0
+    feedback_correct: int = 0
+
+
+class Window(ApiModel):
+    """Where the current stage's judgement window began: counters to subtract."""
+
+    started_at: str
+    stable: VersionCounts = Field(default_factory=VersionCounts)
+    candidate: VersionCounts = Field(default_factory=VersionCounts)
+
+
+class GateStatus(ApiModel):
+    """The last verdict of one gate."""
+
+    name: str
+    verdict: Verdict
+    value: float | None = None
+    threshold: float | None = None
+    samples: int = 0
+    message: str = ""
+
+
+class HistoryEntry(ApiModel):
+    time: str
+    phase: ReleasePhase
+    stage: str
+    weight: int
+    reason: str
+    message: str = ""
+
+
+class LastCommand(ApiModel):
+    command: str
+    time: str
+    result: str = ""
+
+
+class RiskStatus(ApiModel):
+    passed: bool
+    message: str
+
+
+class ModelReleaseStatus(ApiModel):
+    """Where the release is; enough to resume after a restart without acting twice."""
+
+    phase: ReleasePhase = "Pending"
+    message: str = ""
+    observed_generation: int | None = None
+    stage: str = Field("", description="Current stage as i/n, for kubectl get.")
+    stage_index: int = Field(
+        -1, description="0-based index into spec.stages; -1 before the first stage."
+    )
+    candidate_weight: int = Field(0, ge=0, le=100, description="Percent on the candidate.")
+    stable_version: str | None = None
+    candidate_version: str | None = None
+    stable: ModelRef | None = None
+    candidate: ModelRef | None = None
+    previous: ModelRef | None = Field(
+        None, description="The stable before the last promotion, scaled down, for a rollback."
+    )
+    rejected_digest: str | None = Field(
+        None, description="A candidate rolled back or failed; not retried until changed."
+    )
+    deployed_at: str | None = Field(None, description="When the candidate was deployed.")
+    stage_entered_at: str | None = Field(
+        None, description="When the current stage began (its pods may still be starting)."
+    )
+    stage_started_at: str | None = Field(
+        None, description="When the current stage's weight reached the candidate."
+    )
+    paused_reason: PauseReason | None = None
+    promoting_fully: bool = Field(False, description="promote-full: skip the remaining stages.")
+    window: Window | None = None
+    last_check_at: str | None = None
+    failed_checks: int = 0
+    gates: list[GateStatus] = Field(default_factory=list)
+    failed_gate: GateStatus | None = Field(None, description="The gate that rolled back.")
+    risk: RiskStatus | None = None
+    history: list[HistoryEntry] = Field(default_factory=list)
+    last_command: LastCommand | None = None
+    conditions: list[Condition] = Field(default_factory=list)

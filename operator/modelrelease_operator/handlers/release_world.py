@@ -1,0 +1,237 @@
+"""Read what a ModelRelease's decision needs: its models, its pods' readiness, its metrics.
+
+Everything here only reads; the decision is `release.decide`, the writes are in
+`handlers.release`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import urllib.parse
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import kubernetes
+
+from .. import kube, labels
+from ..api import GROUP, VERSION
+from ..api.release import (
+    ModelRef,
+    ModelReleaseSpec,
+    ModelReleaseStatus,
+    ModelSource,
+    ScoreReference,
+)
+from ..release import promql, routing
+from ..release.decide import MetricsRead, Resolution
+from ..release.durations import parse_duration
+from ..release.observations import parse_exposition
+
+log = logging.getLogger(__name__)
+TRAININGS = "modeltrainings"
+#: A pod proxy or Prometheus call that takes longer than this is a failed read.
+READ_TIMEOUT = 5.0
+
+
+def apps() -> kubernetes.client.AppsV1Api:
+    return kubernetes.client.AppsV1Api(kube.api_client())
+
+
+def read_reference(uri: str) -> ScoreReference | None:
+    """reference.json's score histogram, where the operator can read the artifact: a local
+    path, file:// or http(s)://. pvc:// and object stores need the serving pods; None."""
+    parsed = urllib.parse.urlparse(uri)
+    try:
+        if parsed.scheme in {"http", "https"}:
+            with urllib.request.urlopen(uri.rstrip("/") + "/reference.json", timeout=5) as reply:
+                document = json.load(reply)
+        elif parsed.scheme in {"", "file"}:
+            path = Path(parsed.path if parsed.scheme == "file" else uri) / "reference.json"
+            document = json.loads(path.read_text())
+        else:
+            return None
+        score = document["score"]
+        return ScoreReference(edges=score["edges"], counts=score["counts"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        log.info("no reference distribution at %s: %s", uri, error)
+        return None
+
+
+def _with_reference(ref: ModelRef, known: list[ModelRef | None]) -> ModelRef:
+    """The reference already in status for this digest, else read it once."""
+    for model in known:
+        if model is not None and model.digest == ref.digest and model.reference is not None:
+            return ref.model_copy(update={"reference": model.reference})
+    return ref.model_copy(update={"reference": read_reference(ref.uri)})
+
+
+def resolve(
+    source: ModelSource | None, namespace: str, status: ModelReleaseStatus
+) -> Resolution | None:
+    """A model source as a deployable reference, or why it is not one (yet)."""
+    if source is None:
+        return None
+    known = [status.stable, status.candidate, status.previous]
+    if source.training is None:
+        assert source.artifact_uri is not None and source.digest is not None
+        ref = ModelRef(
+            version=source.version or source.digest.removeprefix("sha256:")[:12],
+            uri=source.artifact_uri,
+            digest=source.digest,
+            metrics=source.metrics,
+        )
+        return Resolution("Ready", _with_reference(ref, known), f"artifact {ref.uri}")
+    training = kube.get_or_none(
+        kube.custom().get_namespaced_custom_object,
+        GROUP,
+        VERSION,
+        namespace,
+        TRAININGS,
+        source.training,
+    )
+    if training is None:
+        return Resolution("Missing", None, f"ModelTraining {source.training} not found")
+    found = training.get("status") or {}
+    phase = found.get("phase", "Pending")
+    if phase == "Rejected":
+        return Resolution(
+            "Rejected",
+            None,
+            f"ModelTraining {source.training} was Rejected (quality gate): it can never be "
+            f"a candidate. {found.get('message', '')}".strip(),
+        )
+    if phase == "Failed":
+        return Resolution("Failed", None, f"ModelTraining {source.training} Failed")
+    artifact = found.get("artifact") or {}
+    if phase != "Succeeded" or not artifact.get("uri") or not artifact.get("digest"):
+        return Resolution("Waiting", None, f"waiting for ModelTraining {source.training} ({phase})")
+    ref = ModelRef(
+        version=source.version or found.get("modelVersion") or source.training,
+        uri=artifact["uri"],
+        digest=artifact["digest"],
+        training=source.training,
+        metrics=found.get("metrics"),
+    )
+    return Resolution("Ready", _with_reference(ref, known), f"ModelTraining {source.training}")
+
+
+def _deployment_ready(found: Mapping[str, Any] | None, desired: int) -> bool:
+    """The Deployment has been told `desired` pods, and that many are ready and current."""
+    if found is None:
+        return desired == 0
+    spec, state = found.get("spec") or {}, found.get("status") or {}
+    meta = found.get("metadata") or {}
+    if spec.get("replicas") != desired:
+        return False
+    if (state.get("observedGeneration") or 0) < (meta.get("generation") or 0):
+        return False
+    return (state.get("readyReplicas") or 0) >= desired and (
+        state.get("updatedReplicas") or 0
+    ) >= desired
+
+
+def readiness(
+    spec: ModelReleaseSpec, status: ModelReleaseStatus, namespace: str, name: str
+) -> tuple[bool, bool]:
+    """(stable ready, candidate ready) against the pod counts status asks for now."""
+    listing = apps().list_namespaced_deployment(
+        namespace, label_selector=f"{labels.RELEASE_LABEL}={name}"
+    )
+    found = [kube.plain(d) for d in listing.items]
+    by_name = {d["metadata"]["name"]: d for d in found}
+    stable_count, candidate_count = routing.replicas(spec, status)
+
+    def ready(model: ModelRef | None, count: int) -> bool:
+        if model is None:
+            return False
+        return _deployment_ready(by_name.get(routing.deployment_name(name, model.version)), count)
+
+    return ready(status.stable, stable_count), ready(status.candidate, candidate_count)
+
+
+def _scrape(spec: ModelReleaseSpec, namespace: str, name: str) -> MetricsRead:
+    """Each ready serving pod's /metrics through the API server's pod proxy."""
+    pods = kube.core().list_namespaced_pod(
+        namespace, label_selector=f"{labels.RELEASE_LABEL}={name}"
+    )
+    texts, failures = [], []
+    for pod in (kube.plain(p) for p in pods.items):
+        pod_name = pod["metadata"]["name"]
+        if (pod.get("status") or {}).get("phase") != "Running":
+            continue
+        if pod["metadata"].get("deletionTimestamp"):
+            continue
+        try:
+            text = kube.core().connect_get_namespaced_pod_proxy_with_path(
+                f"{pod_name}:{spec.serving.port}",
+                namespace,
+                "metrics",
+                _request_timeout=READ_TIMEOUT,
+            )
+            texts.append(text)
+        except (kubernetes.client.ApiException, OSError) as error:
+            failures.append(f"{pod_name}: {getattr(error, 'reason', error)}")
+    # A pod that cannot be read makes the sums too small: say so rather than judge.
+    if failures:
+        return MetricsRead(error="cannot read " + "; ".join(failures)[:300])
+    return MetricsRead(versions=parse_exposition(texts, spec.model_name))
+
+
+def _query(address: str, query: str, timeout: float) -> Mapping[str, Any]:
+    url = f"{address.rstrip('/')}/api/v1/query?" + urllib.parse.urlencode({"query": query})
+    with urllib.request.urlopen(url, timeout=timeout) as reply:
+        answer: Mapping[str, Any] = json.load(reply)
+        return answer
+
+
+def _prometheus(
+    spec: ModelReleaseSpec, status: ModelReleaseStatus, namespace: str, window_seconds: float
+) -> MetricsRead:
+    provider = spec.analysis.provider.prometheus
+    assert provider is not None
+    versions = [m.version for m in (status.stable, status.candidate) if m is not None]
+    try:
+        answers = {
+            series: _query(provider.address, text, provider.timeout_seconds)
+            for series, text in promql.snapshot_queries(spec.model_name, versions).items()
+        }
+        custom: dict[str, float | None] = {}
+        for gate in spec.analysis.gates.custom:
+            query = promql.render_custom(
+                gate,
+                model=spec.model_name,
+                candidate=status.candidate.version if status.candidate else "",
+                stable=status.stable.version if status.stable else "",
+                namespace=namespace,
+                window_seconds=window_seconds,
+            )
+            custom[gate.name] = promql.scalar(
+                _query(provider.address, query, provider.timeout_seconds)
+            )
+        return MetricsRead(versions=promql.snapshots_from_answers(answers), custom=custom)
+    except (OSError, ValueError, KeyError) as error:
+        return MetricsRead(error=f"prometheus: {error}"[:300])
+
+
+def metrics(
+    spec: ModelReleaseSpec,
+    status: ModelReleaseStatus,
+    namespace: str,
+    name: str,
+    window_seconds: float,
+) -> MetricsRead | None:
+    """One read of the configured provider; None when no stage is being judged."""
+    if status.phase not in {"Progressing", "Paused"} or status.stage_started_at is None:
+        return None
+    if spec.analysis.provider.type == "prometheus":
+        return _prometheus(spec, status, namespace, window_seconds)
+    return _scrape(spec, namespace, name)
+
+
+def tick_seconds(spec: ModelReleaseSpec) -> float:
+    """How often a release is looked at: its analysis interval, at most 5 s, so that
+    readiness and commands are acted on quickly (gates still judge once per interval)."""
+    return min(parse_duration(spec.analysis.interval).total_seconds(), 5.0)

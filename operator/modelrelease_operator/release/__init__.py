@@ -1,0 +1,1 @@
+"""The ModelRelease decisions, as pure functions of spec, status, observations and time."""

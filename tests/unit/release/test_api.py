@@ -1,0 +1,71 @@
+"""The ModelRelease models: defaults, rules mirrored from the CRD's CEL, the CRD itself."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from modelrelease_operator.api.release import ModelReleaseSpec, ModelReleaseStatus
+from pydantic import ValidationError
+
+CRD = Path(__file__).resolve().parents[3] / "crds" / "modelrelease.dev_modelreleases.yaml"
+BASE: dict[str, Any] = {"modelName": "loan-default", "candidate": {"training": "t2"}}
+
+
+def test_defaults_work_with_the_serving_image() -> None:
+    spec = ModelReleaseSpec.model_validate(BASE)
+    assert [s.weight for s in spec.stages] == [10, 25, 50, 100]
+    assert spec.router.type == "replicas" and spec.analysis.provider.type == "scrape"
+    assert spec.serving.readiness_probe.path == "/v2/health/ready"
+    assert spec.analysis.gates.error_rate is not None
+    assert spec.analysis.inconclusive == "Wait"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"stages": [{"weight": 50}, {"weight": 20}]}, "weights must strictly increase"),
+        ({"stages": [{"weight": 50}, {"weight": 50}]}, "weights must strictly increase"),
+        ({"candidate": {"training": "t", "artifactUri": "s3://b/m", "digest": "a" * 64}}, "either"),
+        ({"candidate": {"artifactUri": "s3://b/m", "version": "v"}}, "go together"),
+        ({"candidate": {"artifactUri": "s3://b/m", "digest": "a" * 64}}, "needs a version"),
+        ({"router": {"type": "gateway-api"}}, "gatewayApi is required"),
+        (
+            {"analysis": {"gates": {"custom": [{"name": "x", "query": "up", "max": 1}]}}},
+            "need the prometheus provider",
+        ),
+        ({"analysis": {"provider": {"type": "prometheus"}}}, "prometheus is required"),
+        ({"candidate": None}, "is required"),
+    ],
+)
+def test_invalid_specs_are_refused_naming_the_field(change: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        ModelReleaseSpec.model_validate({**BASE, **change})
+
+
+def test_status_round_trips_through_the_wire_form() -> None:
+    status = ModelReleaseStatus(phase="Progressing", stage="2/4", candidate_weight=25)
+    assert ModelReleaseStatus.model_validate(status.to_wire()) == status
+    assert status.to_wire()["candidateWeight"] == 25
+
+
+def test_crd_has_the_columns_and_rules() -> None:
+    crd = yaml.safe_load(CRD.read_text())
+    assert crd["spec"]["names"]["shortNames"] == ["mr"]
+    version = crd["spec"]["versions"][0]
+    columns = {c["name"]: c["jsonPath"] for c in version["additionalPrinterColumns"]}
+    assert columns == {
+        "Phase": ".status.phase",
+        "Stage": ".status.stage",
+        "Weight": ".status.candidateWeight",
+        "Stable": ".status.stableVersion",
+        "Candidate": ".status.candidateVersion",
+        "Age": ".metadata.creationTimestamp",
+    }
+    spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    messages = [r["message"] for r in spec["x-kubernetes-validations"]]
+    messages += [r["message"] for r in spec["properties"]["stages"]["x-kubernetes-validations"]]
+    assert any("custom PromQL gates" in m for m in messages)
+    assert any("strictly increase" in m for m in messages)

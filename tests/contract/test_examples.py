@@ -45,7 +45,7 @@ def test_example_is_valid(document: dict[str, Any]) -> None:
 
 def test_there_are_examples_of_each_kind() -> None:
     kinds = {d.values[0]["kind"] for d in documents()}
-    assert {"ModelTraining"} <= kinds
+    assert {"ModelTraining", "ModelRelease"} <= kinds
 
 
 def test_manifests_are_valid_core_objects() -> None:

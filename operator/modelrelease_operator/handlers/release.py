@@ -1,13 +1,15 @@
 """ModelRelease handlers: read → decide → write status → make the cluster match it.
 
-One daemon per release ticks at its analysis interval (at most every 5 s, so commands
-and readiness are acted on quickly); changes to the release and to its Deployments
-reconcile at once too. Status is written before the cluster is changed, and the cluster
-is always rebuilt from status, so an operator killed at any point resumes where it was.
+Each release is looked at on a tick of its analysis interval (at most every 5 s, so
+commands and readiness are acted on quickly), from one loop for all releases; changes to
+the release and to its Deployments reconcile at once too. Status is written before the
+cluster is changed, and the cluster is always rebuilt from status, so an operator killed
+at any point resumes where it was.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -36,6 +38,10 @@ APPLY = "application/apply-patch+yaml"
 CONFIG = from_environment()
 Logger = logging.Logger | logging.LoggerAdapter[Any]
 _locks: defaultdict[tuple[str, str], threading.Lock] = defaultdict(threading.Lock)
+#: When each known release is next looked at (monotonic seconds). Only a schedule:
+#: after a restart Kopf's initial listing fills it again, and all state is in status.
+_due: dict[tuple[str, str], float] = {}
+TICK_GRANULARITY = 0.5
 
 
 def _take_command(body: dict[str, Any], namespace: str, name: str) -> str | None:
@@ -250,38 +256,67 @@ def serve_metrics(**_: Any) -> None:
     release_metrics.serve(CONFIG.metrics_port)
 
 
-@kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10)
-def release_loop(
-    stopped: kopf.DaemonStopped, name: str, namespace: str | None, logger: Logger, **_: Any
-) -> None:
-    """Look at the release every tick until it is deleted; errors wait for the next tick."""
-    if namespace is None:
-        return
-    tick = 5.0
-    while not stopped:
+def _reconcile_logged(namespace: str, name: str, logger: Logger) -> float:
+    """Reconcile one release; seconds until it should be looked at again."""
+    try:
+        spec = reconcile(namespace, name, logger)
+    except kubernetes.client.ApiException as error:
+        if error.status != 409:  # 409: a concurrent write; decide again next tick
+            logger.warning("%s/%s: %s %s", namespace, name, error.status, error.reason)
+        return 1.0
+    except Exception:
+        logger.exception("%s/%s: reconcile failed", namespace, name)
+        return 5.0
+    if spec is None:
+        _due.pop((namespace, name), None)
+        return 5.0
+    return release_world.tick_seconds(spec)
+
+
+def tick_due_releases(logger: Logger) -> None:
+    """Look at every release whose tick has come (see `_due`)."""
+    now = time.monotonic()
+    for key, due in list(_due.items()):
+        if due <= now and key in _due:
+            _due[key] = time.monotonic() + _reconcile_logged(*key, logger)
+
+
+async def tick_forever(logger: Logger) -> None:
+    """One loop for all releases instead of a Kopf daemon per release: daemons put a
+    finalizer on every release, and a finalizer makes deletion hang whenever the
+    operator is not running."""
+    loop = asyncio.get_running_loop()
+    while True:
+        await asyncio.sleep(TICK_GRANULARITY)
         try:
-            spec = reconcile(namespace, name, logger)
-            if spec is not None:
-                tick = release_world.tick_seconds(spec)
-        except kubernetes.client.ApiException as error:
-            if error.status != 409:  # 409: a concurrent write; decide again next tick
-                logger.warning("%s/%s: %s %s", namespace, name, error.status, error.reason)
+            await loop.run_in_executor(None, tick_due_releases, logger)
         except Exception:
-            logger.exception("%s/%s: reconcile failed", namespace, name)
-        stopped.wait(tick)
-    _locks.pop((namespace, name), None)
+            logger.exception("release ticks failed")
+
+
+@kopf.on.startup()
+async def start_ticks(memo: kopf.Memo, logger: Logger, **_: Any) -> None:
+    memo.release_ticks = asyncio.create_task(tick_forever(logger))
+
+
+@kopf.on.cleanup()
+async def stop_ticks(memo: kopf.Memo, **_: Any) -> None:
+    task = memo.get("release_ticks")
+    if task is not None:
+        task.cancel()
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
 def release_changed(type: str, name: str, namespace: str | None, logger: Logger, **_: Any) -> None:
-    """A spec change or a command: act now rather than at the next tick."""
-    if namespace is None or type == "DELETED":
+    """A spec change or a command: act now rather than at the next tick. Kopf lists
+    every release when it starts, so this also (re)builds the tick schedule."""
+    if namespace is None:
         return
-    try:
-        reconcile(namespace, name, logger)
-    except kubernetes.client.ApiException as error:
-        if error.status != 409:
-            raise
+    if type == "DELETED":
+        _due.pop((namespace, name), None)
+        _locks.pop((namespace, name), None)
+        return
+    _due[(namespace, name)] = time.monotonic() + _reconcile_logged(namespace, name, logger)
 
 
 @kopf.on.event("apps", "v1", "deployments", labels={labels.RELEASE_LABEL: kopf.PRESENT})

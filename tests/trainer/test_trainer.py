@@ -106,6 +106,8 @@ def test_termination_message_is_a_compact_summary(tmp_path: Path) -> None:
     assert summary["digest"] == "sha256:" + (tmp_path / "out" / "model.sha256").read_text().strip()
     assert summary["artifactUri"] == str(tmp_path / "out")
     assert len((tmp_path / "termination-log").read_bytes()) <= 4096
+    reference = json.loads((tmp_path / "out" / "reference.json").read_text())["score"]
+    assert summary["scoreReference"] == {"edges": reference["edges"], "counts": reference["counts"]}
     assert json.loads(result.stdout)["metrics"]["roc_auc"] == summary["metrics"]["roc_auc"]
 
 

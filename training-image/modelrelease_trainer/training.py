@@ -146,4 +146,8 @@ def run(config: TrainerConfig) -> dict[str, Any]:
         "digest": f"sha256:{digest}",
         "modelVersion": config.version,
         "bestIteration": best,
+        "scoreReference": {
+            "edges": reference["score"]["edges"],
+            "counts": reference["score"]["counts"],
+        },
     }

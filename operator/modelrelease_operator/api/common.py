@@ -40,6 +40,13 @@ def preserve_unknown() -> dict[str, Any]:
     return {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
 
 
+class ScoreReference(ApiModel):
+    """reference.json's score histogram: bucket upper bounds and counts (one more count)."""
+
+    edges: list[float] = Field(max_length=64)
+    counts: list[float] = Field(max_length=65)
+
+
 ConditionStatus = Literal["True", "False", "Unknown"]
 
 

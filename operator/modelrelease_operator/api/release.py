@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from .common import ApiModel, cel, preserve_unknown
+from .common import ApiModel, ScoreReference, cel, preserve_unknown
 from .crdgen import CrdInfo
 from .release_status import (
     GateStatus,
@@ -18,7 +18,6 @@ from .release_status import (
     PauseReason,
     ReleasePhase,
     RiskStatus,
-    ScoreReference,
     Verdict,
     VersionCounts,
     Window,

@@ -6,18 +6,11 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from .common import ApiModel, Condition, preserve_unknown
+from .common import ApiModel, Condition, ScoreReference, preserve_unknown
 
 ReleasePhase = Literal["Pending", "Progressing", "Paused", "Succeeded", "RolledBack", "Failed"]
 Verdict = Literal["Pass", "Fail", "Inconclusive"]
 PauseReason = Literal["Manual", "Spec", "Stage", "Inconclusive"]
-
-
-class ScoreReference(ApiModel):
-    """reference.json's score histogram: bucket upper bounds and counts (one more count)."""
-
-    edges: list[float]
-    counts: list[float]
 
 
 class ModelRef(ApiModel):

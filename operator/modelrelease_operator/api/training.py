@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from .common import ApiModel, Condition, cel, preserve_unknown
+from .common import ApiModel, Condition, ScoreReference, cel, preserve_unknown
 from .crdgen import CrdInfo
 
 Task = Literal["binary", "multiclass", "regression"]
@@ -258,6 +258,11 @@ class ModelTrainingStatus(ApiModel):
     artifact: ArtifactRef | None = None
     model_version: str | None = None
     gate: list[GateResult] | None = None
+    score_reference: ScoreReference | None = Field(
+        None,
+        description="The model's score histogram on the test split (reference.json), "
+        "for drift gates of releases that serve it.",
+    )
     conditions: list[Condition] = Field(default_factory=list)
 
 

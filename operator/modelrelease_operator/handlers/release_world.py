@@ -62,6 +62,8 @@ def read_reference(uri: str) -> ScoreReference | None:
 
 def _with_reference(ref: ModelRef, known: list[ModelRef | None]) -> ModelRef:
     """The reference already in status for this digest, else read it once."""
+    if ref.reference is not None:
+        return ref
     for model in known:
         if model is not None and model.digest == ref.digest and model.reference is not None:
             return ref.model_copy(update={"reference": model.reference})
@@ -114,6 +116,7 @@ def resolve(
         digest=artifact["digest"],
         training=source.training,
         metrics=found.get("metrics"),
+        reference=found.get("scoreReference"),
     )
     return Resolution("Ready", _with_reference(ref, known), f"ModelTraining {source.training}")
 

@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from ..api.common import set_condition, utc_timestamp
+from pydantic import ValidationError
+
+from ..api.common import ScoreReference, set_condition, utc_timestamp
 from ..api.training import ArtifactRef, ModelTrainingSpec, ModelTrainingStatus
 from . import gates
 from .jobs import artifact_location, job_name, model_version
@@ -110,6 +112,14 @@ def _summary(pods: list[dict[str, Any]]) -> dict[str, Any] | str:
     return summary
 
 
+def _score_reference(summary: dict[str, Any]) -> ScoreReference | None:
+    """The trainer's reference score histogram, when it sent a well-formed one."""
+    try:
+        return ScoreReference.model_validate(summary.get("scoreReference"))
+    except ValidationError:
+        return None
+
+
 def decide(
     spec: ModelTrainingSpec,
     status: ModelTrainingStatus,
@@ -187,6 +197,7 @@ def decide(
         new.artifact = ArtifactRef(
             uri=str(summary.get("artifactUri") or uri), digest=summary["digest"]
         )
+        new.score_reference = _score_reference(summary)
         headline = HEADLINE[spec.task]
         if isinstance(metrics.get(headline), (int, float)):
             new.headline = f"{headline}={metrics[headline]:.4f}"

@@ -19,6 +19,7 @@ SUMMARY = {
     "artifactUri": "pvc://model-store/loan-default/t1",
     "digest": "sha256:" + "ab" * 32,
     "modelVersion": "t1",
+    "scoreReference": {"edges": [0.0, 0.5, 1.0], "counts": [10, 60, 40, 0]},
 }
 
 
@@ -116,6 +117,8 @@ def test_success_records_metrics_artifact_digest_and_passes_the_gate() -> None:
     assert status.artifact is not None and status.artifact.digest == SUMMARY["digest"]
     assert status.artifact.uri == SUMMARY["artifactUri"]
     assert status.headline == "roc_auc=0.8600"
+    assert status.score_reference is not None
+    assert status.score_reference.counts == [10, 60, 40, 0]
     assert status.completion_time == "2026-11-23T10:00:00Z"
     assert status.gate is not None and all(r.passed for r in status.gate)
     ready = next(c for c in status.conditions if c.type == "Ready")
@@ -175,6 +178,15 @@ def test_failure_without_pods_uses_the_job_condition() -> None:
         ModelTrainingStatus(phase="Running", job_name="t1-train"), Observation(job=job("Failed"))
     )
     assert decision.status.message == "training failed: Failed: job Failed"
+
+
+def test_a_malformed_score_reference_is_left_out_not_fatal() -> None:
+    summary = {**SUMMARY, "scoreReference": {"edges": "not a list"}}
+    decision = run(
+        ModelTrainingStatus(job_name="t1-train"),
+        Observation(job=job("Complete"), pods=[pod("Succeeded", message=json.dumps(summary))]),
+    )
+    assert decision.status.phase == "Succeeded" and decision.status.score_reference is None
 
 
 def test_success_without_a_readable_summary_fails_clearly() -> None:

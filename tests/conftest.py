@@ -1,4 +1,6 @@
-"""Fixtures shared by every suite: a real model trained by the real trainer."""
+"""Fixtures shared by every suite: a real model trained by the real trainer, the control
+plane and the operator (tests/integration/fixtures.py), and real serving metrics
+(tests/realmetrics/fixtures.py): one of each per session, whichever suites run."""
 
 from __future__ import annotations
 
@@ -8,6 +10,24 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from tests.integration import fixtures as controlplane_fixtures
+from tests.integration.fixtures import (  # noqa: F401 (fixtures)
+    control_plane,
+    gateway_api,
+    installed,
+    kube_api,
+    namespace,
+    operator,
+    operator_process,
+    wait,
+)
+from tests.realmetrics.fixtures import (  # noqa: F401 (fixtures)
+    artifact_store,
+    models,
+    prometheus,
+    serving,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -50,3 +70,7 @@ def loan_default_artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return train(
         tmp_path_factory.mktemp("loan-default-v1"), "builtin:loan-default?rows=8000&seed=7"
     )
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    controlplane_fixtures.summary(terminalreporter)

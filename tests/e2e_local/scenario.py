@@ -23,9 +23,9 @@ from modelrelease_operator.api import GROUP, VERSION
 from modelrelease_operator.release.durations import parse_duration
 from modelrelease_operator.release.routing import effective_weight
 
-from .prometheus import Prometheus
-from .routing import ClusterRouting, Weights
-from .serving import Artifact
+from tests.realmetrics.prometheus import Prometheus
+from tests.realmetrics.routing import ClusterRouting, Weights
+from tests.realmetrics.serving import Artifact
 
 PLURAL = "modelreleases"
 

@@ -9,11 +9,13 @@ import urllib.request
 from modelrelease_operator.release import promql, statistics
 from modelrelease_operator.release.observations import VersionSnapshot
 
-from . import artifacts
-from .conftest import ServingFactory, latency_summary
-from .prometheus import Prometheus
-from .routing import Weights, replica_weights, route_weights
-from .traffic import LoadGenerator
+from tests.realmetrics import artifacts
+from tests.realmetrics.fixtures import ServingFactory
+from tests.realmetrics.prometheus import Prometheus
+from tests.realmetrics.routing import Weights, replica_weights, route_weights
+from tests.realmetrics.traffic import LoadGenerator
+
+from .conftest import latency_summary
 
 MODEL = "loan-default-harness"
 

@@ -18,14 +18,15 @@ from modelrelease_operator.api import GROUP, VERSION
 
 from tests.integration.running_operator import OperatorProcess
 from tests.integration.waiting import Waiter
+from tests.realmetrics import artifacts, routing
+from tests.realmetrics.fixtures import ServingFactory
+from tests.realmetrics.prometheus import Prometheus
+from tests.realmetrics.routing import ClusterRouting
+from tests.realmetrics.serving import Artifact
+from tests.realmetrics.traffic import LoadGenerator
 
-from . import artifacts, routing
-from .conftest import ServingFactory, note, record_latency
-from .prometheus import Prometheus
-from .routing import ClusterRouting
+from .conftest import note, record_latency
 from .scenario import PLURAL, Observer, decisions, manifest, parse_time
-from .serving import Artifact
-from .traffic import LoadGenerator
 
 RELEASE = "loan-default"
 REPLICAS = 4  # the replicas router gives 25/50/100% exactly with four pods
@@ -105,17 +106,17 @@ ROUTERS = pytest.mark.parametrize("router", ["replicas", "gateway-api"])
 
 def _router_ready(request: pytest.FixtureRequest, router: str) -> None:
     if router == "gateway-api":
-        request.getfixturevalue("e2e_gateway_api")
+        request.getfixturevalue("gateway_api")
 
 
 @ROUTERS
 def test_good_candidate_is_promoted_to_full_traffic(
     router: str,
     request: pytest.FixtureRequest,
-    e2e_api: kubernetes.client.ApiClient,
-    e2e_operator: OperatorProcess,
-    e2e_namespace: str,
-    e2e_wait: Waiter,
+    kube_api: kubernetes.client.ApiClient,
+    operator: OperatorProcess,
+    namespace: str,
+    wait: Waiter,
     prometheus: Prometheus,
     models: artifacts.Models,
     artifact_store: artifacts.ArtifactStore,
@@ -126,8 +127,8 @@ def test_good_candidate_is_promoted_to_full_traffic(
     servers = serving(model, [models.stable, models.good])
     began = time.monotonic()
     spec, observer, load = _start(
-        e2e_api,
-        e2e_namespace,
+        kube_api,
+        namespace,
         prometheus,
         artifact_store,
         servers,
@@ -137,19 +138,19 @@ def test_good_candidate_is_promoted_to_full_traffic(
         router,
     )
     try:
-        e2e_wait.until(
+        wait.until(
             lambda: (
-                (_release(e2e_api, e2e_namespace).get("status") or {}).get("phase")
+                (_release(kube_api, namespace).get("status") or {}).get("phase")
                 in {"Succeeded", "RolledBack", "Failed"}
             ),
             what="the release to finish",
             timeout=SCENARIO_SECONDS,
         )
-        status = _release(e2e_api, e2e_namespace)["status"]
+        status = _release(kube_api, namespace)["status"]
         assert status["phase"] == "Succeeded", _explain(observer, load)
         # All traffic on the new version, as the Deployments (or the route) give it.
-        e2e_wait.until(
-            lambda: ClusterRouting(e2e_api, e2e_namespace, RELEASE).weights(router) == {"v2": 1.0},
+        wait.until(
+            lambda: ClusterRouting(kube_api, namespace, RELEASE).weights(router) == {"v2": 1.0},
             what="all traffic routed to v2",
             timeout=30,
         )
@@ -197,10 +198,10 @@ def test_good_candidate_is_promoted_to_full_traffic(
 def test_drifting_candidate_is_rolled_back(
     router: str,
     request: pytest.FixtureRequest,
-    e2e_api: kubernetes.client.ApiClient,
-    e2e_operator: OperatorProcess,
-    e2e_namespace: str,
-    e2e_wait: Waiter,
+    kube_api: kubernetes.client.ApiClient,
+    operator: OperatorProcess,
+    namespace: str,
+    wait: Waiter,
     prometheus: Prometheus,
     models: artifacts.Models,
     artifact_store: artifacts.ArtifactStore,
@@ -212,8 +213,8 @@ def test_drifting_candidate_is_rolled_back(
     servers = serving(model, [models.stable, models.bad])
     began = time.monotonic()
     _, observer, load = _start(
-        e2e_api,
-        e2e_namespace,
+        kube_api,
+        namespace,
         prometheus,
         artifact_store,
         servers,
@@ -223,17 +224,17 @@ def test_drifting_candidate_is_rolled_back(
         router,
     )
     try:
-        e2e_wait.until(
+        wait.until(
             lambda: (
-                (_release(e2e_api, e2e_namespace).get("status") or {}).get("phase")
+                (_release(kube_api, namespace).get("status") or {}).get("phase")
                 in {"Succeeded", "RolledBack", "Failed"}
             ),
             what="the release to finish",
             timeout=SCENARIO_SECONDS,
         )
-        status = _release(e2e_api, e2e_namespace)["status"]
+        status = _release(kube_api, namespace)["status"]
         assert status["phase"] == "RolledBack", _explain(observer, load)
-        restored: float = e2e_wait.until(
+        restored: float = wait.until(
             lambda: (
                 observer.first_seen(0, lambda s: s.status.get("phase") == "RolledBack")
                 and observer.first_seen(
@@ -267,10 +268,10 @@ def test_drifting_candidate_is_rolled_back(
     assert status["stableVersion"] == "v1"
     # The Deployments: stable at full size, the candidate at none (the route, for the
     # gateway-api router, is what `restored` above saw at 100% stable).
-    apps = kubernetes.client.AppsV1Api(e2e_api)
+    apps = kubernetes.client.AppsV1Api(kube_api)
     sizes = {
         routing.deployment_version(apps.api_client.sanitize_for_serialization(d)): d.spec.replicas
-        for d in apps.list_namespaced_deployment(e2e_namespace).items
+        for d in apps.list_namespaced_deployment(namespace).items
     }
     assert sizes.get("v1") == REPLICAS and not sizes.get(bad), sizes
     assert candidate_after == candidate_before, (candidate_before, candidate_after)

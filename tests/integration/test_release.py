@@ -1,15 +1,19 @@
-"""ModelRelease on a real control plane: the Deployments, Services and HTTPRoute at every
-stage, a rollback that restores them, a command, and how long decisions take.
+"""ModelRelease on a real control plane, judged from real metrics: the Deployments,
+Services and HTTPRoute at every stage, a rollback that restores them, a command, a restart,
+and how long decisions take.
 
-The operator runs as a process under its ServiceAccount. kwok plays the kubelets (pods
-become ready but serve nothing), so the serving metrics come from a stand-in Prometheus
-HTTP API that the operator queries over HTTP as it would the real one.
+The operator runs as a process under its ServiceAccount and queries a real Prometheus,
+which scrapes a `modelrelease-server` process per model version (tests/realmetrics). kwok
+plays the kubelets (the pods become ready but serve nothing), so a load generator plays
+the data plane: it sends loan applications to the version the weights the operator
+applied (the Deployments' replica shares, or the HTTPRoute's weights) give each request.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import kubernetes
@@ -17,80 +21,92 @@ import pytest
 from modelrelease_operator.api.release import ModelReleaseSpec, ModelReleaseStatus
 from modelrelease_operator.release import routing
 
-from .fake_prometheus import FakePrometheus, Serving
-from .gateway_api import crd_documents
+from tests.realmetrics import artifacts
+from tests.realmetrics.fixtures import ServingFactory
+from tests.realmetrics.prometheus import Prometheus
+from tests.realmetrics.routing import ClusterRouting
+from tests.realmetrics.serving import Artifact, ServingProcess
+from tests.realmetrics.traffic import LoadGenerator
+
 from .running_operator import OperatorProcess
 from .waiting import Waiter
 
 GROUP, VERSION, PLURAL = "modelrelease.dev", "v1alpha1", "modelreleases"
-FAST, SLOW = 2, 6  # latency buckets: <= 25 ms, <= 500 ms
+RELEASE = "loan-default"
+RATE = 20.0  # requests a second (four records each), split by the applied weights
+LATENCIES = pytest.StashKey[list[str]]()
 
 
-@pytest.fixture
-def prometheus() -> Iterator[FakePrometheus]:
-    fake = FakePrometheus()
-    yield fake
-    fake.close()
-
-
-@pytest.fixture(scope="session")
-def gateway_api(kube_api: kubernetes.client.ApiClient) -> None:
-    try:
-        documents = crd_documents()
-    except (OSError, ValueError) as error:
-        pytest.skip(f"Gateway API CRDs unavailable: {error}")
-    extensions = kubernetes.client.ApiextensionsV1Api(kube_api)
-    for crd in documents:
-        try:
-            extensions.create_custom_resource_definition(crd)
-        except kubernetes.client.ApiException as error:
-            if error.status != 409:
-                raise
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            kubernetes.client.CustomObjectsApi(kube_api).list_cluster_custom_object(
-                "gateway.networking.k8s.io", "v1", "httproutes", limit=1
-            )
-            return
-        except kubernetes.client.ApiException:
-            time.sleep(0.5)
-    pytest.fail("HTTPRoute is not served")
-
-
-def release(address: str, **spec: Any) -> dict[str, Any]:
+def release(
+    prometheus: Prometheus,
+    store: artifacts.ArtifactStore,
+    model: str,
+    stable: Artifact,
+    candidate: Artifact,
+    **spec: Any,
+) -> dict[str, Any]:
+    """A release of `model` naming both artifacts by their http:// URIs and digests, judged
+    from the real Prometheus."""
     document = {
-        "modelName": "loan-default",
-        "stable": artifact("v1", "a", 0.86),
-        "candidate": artifact("v2", "b", 0.87),
+        "modelName": model,
+        "stable": named(store, stable),
+        "candidate": named(store, candidate),
         "serving": {"replicas": 4},
         "stages": [
-            {"weight": 25, "duration": "3s", "minRequests": 10},
-            {"weight": 50, "duration": "3s", "minRequests": 10},
-            {"weight": 100, "duration": "3s", "minRequests": 10},
+            {"weight": 25, "duration": "4s", "minRequests": 10},
+            {"weight": 50, "duration": "4s", "minRequests": 10},
+            {"weight": 100, "duration": "4s", "minRequests": 10},
         ],
+        # The offline comparison is not what these tests check; the online gates are.
+        "riskCheck": {"metrics": [{"metric": "roc_auc", "maxDegradation": 1.0}]},
         "analysis": {
             "interval": "1s",
-            "provider": {"type": "prometheus", "prometheus": {"address": address}},
-            "gates": {"errorRate": {"max": 0.05}, "latency": {"maxSeconds": 0.1}},
+            "provider": {
+                "type": "prometheus",
+                "prometheus": {"address": prometheus.url, "timeoutSeconds": 5},
+            },
+            # Latency: generous, two busy shared cores answer in milliseconds but not always.
+            "gates": {"errorRate": {"max": 0.05}, "latency": {"maxSeconds": 1.0}},
         },
     }
     document.update(spec)
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "ModelRelease",
-        "metadata": {"name": "loan-default"},
+        "metadata": {"name": RELEASE},
         "spec": document,
     }
 
 
-def artifact(version: str, seed: str, auc: float) -> dict[str, Any]:
+def named(store: artifacts.ArtifactStore, artifact: Artifact) -> dict[str, str]:
     return {
-        "artifactUri": f"s3://models/loan-default/{version}",
-        "digest": "sha256:" + seed * 64,
-        "version": version,
-        "metrics": {"roc_auc": auc},
+        "artifactUri": store.uri(artifact),
+        "digest": artifact.digest,
+        "version": artifact.version,
     }
+
+
+@contextmanager
+def traffic(
+    api: kubernetes.client.ApiClient,
+    namespace: str,
+    servers: dict[str, ServingProcess],
+    router: str = "replicas",
+) -> Iterator[LoadGenerator]:
+    """Real requests to the serving processes, split by the weights applied in the cluster
+    (re-read every 0.5 s); stopped when the block ends."""
+    cluster = ClusterRouting(api, namespace, RELEASE)
+    load = LoadGenerator(
+        {version: process.url for version, process in servers.items()},
+        lambda: cluster.weights(router),
+        rate=RATE,
+        max_seconds=300,
+        max_requests=int(RATE * 300),
+        feedback_share=0.0,
+    )
+    with load:
+        yield load
+    assert load.error is None, load.error
 
 
 class Cluster:
@@ -108,7 +124,7 @@ class Cluster:
     def release(self) -> dict[str, Any]:
         return dict(
             self.custom.get_namespaced_custom_object(
-                GROUP, VERSION, self.namespace, PLURAL, "loan-default"
+                GROUP, VERSION, self.namespace, PLURAL, RELEASE
             )
         )
 
@@ -130,7 +146,7 @@ class Cluster:
     def route_weights(self) -> tuple[int, int] | None:
         try:
             route = self.custom.get_namespaced_custom_object(
-                "gateway.networking.k8s.io", "v1", self.namespace, "httproutes", "loan-default"
+                "gateway.networking.k8s.io", "v1", self.namespace, "httproutes", RELEASE
             )
         except kubernetes.client.ApiException as error:
             if error.status == 404:
@@ -145,7 +161,7 @@ class Cluster:
             VERSION,
             self.namespace,
             PLURAL,
-            "loan-default",
+            RELEASE,
             {"metadata": {"annotations": {"modelrelease.dev/command": command}}},
         )
 
@@ -154,7 +170,7 @@ def expected_deployments(body: dict[str, Any]) -> dict[str, tuple[str, int]]:
     """What routing asks for, given the release as the API server holds it."""
     spec = ModelReleaseSpec.model_validate(body["spec"])
     status = ModelReleaseStatus.model_validate(body.get("status") or {})
-    owner = routing.Owner("loan-default", body["metadata"]["namespace"], body["metadata"]["uid"])
+    owner = routing.Owner(RELEASE, body["metadata"]["namespace"], body["metadata"]["uid"])
     return {
         d["metadata"]["name"]: (d["metadata"]["labels"][routing.TRACK_LABEL], d["spec"]["replicas"])
         for d in routing.deployments(spec, status, owner)
@@ -190,24 +206,32 @@ def test_replicas_router_promotes_through_every_stage(
     namespace: str,
     wait: Waiter,
     operator: OperatorProcess,
-    prometheus: FakePrometheus,
+    prometheus: Prometheus,
+    models: artifacts.Models,
+    artifact_store: artifacts.ArtifactStore,
+    serving: ServingFactory,
 ) -> None:
     cluster = Cluster(kube_api, namespace)
-    prometheus.serve("v1", Serving(rate=40, latency_bucket=FAST))
-    prometheus.serve("v2", Serving(rate=20, latency_bucket=FAST))
-    cluster.create(release(prometheus.address))
-    seen = follow(cluster, wait, {"Succeeded", "RolledBack", "Failed"})
+    model = "loan-default-promote"
+    servers = serving(model, [models.stable, models.good])
+    cluster.create(release(prometheus, artifact_store, model, models.stable, models.good))
+    with traffic(kube_api, namespace, servers) as load:
+        seen = follow(cluster, wait, {"Succeeded", "RolledBack", "Failed"})
     status = cluster.status()
-    assert status["phase"] == "Succeeded", (seen, status.get("message"))
+    assert status["phase"] == "Succeeded", (seen, status.get("message"), status.get("gates"))
     assert "Progressing 2/3 50%" in seen and "Progressing 3/3 100%" in seen
     assert cluster.deployments() == {
         "loan-default-v2": ("stable", 4),
         "loan-default-v1": ("previous", 0),
     }
-    assert cluster.selectors()["loan-default"] == {"modelrelease.dev/release": "loan-default"}
+    assert cluster.selectors()[RELEASE] == {"modelrelease.dev/release": RELEASE}
     assert status["stableVersion"] == "v2" and "candidateVersion" not in status
     reasons = [h["reason"] for h in status["history"]]
     assert reasons.count("WeightSet") == 3 and reasons[-1] == "Promoted"
+    # Judged from real requests: every gate passed on what the candidate served.
+    assert status["gates"] and all(g["verdict"] == "Pass" for g in status["gates"]), status
+    served = load.stats.by_version
+    assert served["v1"].ok > 0 and served["v2"].ok > 0, served
 
 
 def test_gateway_api_rollback_restores_routes_and_deployments(
@@ -215,63 +239,78 @@ def test_gateway_api_rollback_restores_routes_and_deployments(
     namespace: str,
     wait: Waiter,
     operator: OperatorProcess,
-    prometheus: FakePrometheus,
+    prometheus: Prometheus,
+    models: artifacts.Models,
+    artifact_store: artifacts.ArtifactStore,
+    serving: ServingFactory,
     gateway_api: None,
     request: pytest.FixtureRequest,
 ) -> None:
     cluster = Cluster(kube_api, namespace)
-    prometheus.serve("v1", Serving(rate=40, latency_bucket=FAST))
-    prometheus.serve("v2", Serving(rate=20, latency_bucket=FAST))
+    model = "loan-default-gateway"
+    bad = models.bad  # trained on a shifted population: its scores drift on real traffic
+    servers = serving(model, [models.stable, bad])
     gateway = {"type": "gateway-api", "gatewayApi": {"parentRefs": [{"name": "public"}]}}
     stages = [
         {"weight": 25, "duration": "60s", "minRequests": 10},
         {"weight": 50, "duration": "60s", "minRequests": 10},
     ]
-    cluster.create(release(prometheus.address, router=gateway, stages=stages))
+    gates = {
+        "errorRate": {"max": 0.05},
+        "latency": {"maxSeconds": 1.0},
+        # Trained on the real population: PSI about 0.03 against its reference; trained
+        # on the shifted one: about 1.1.
+        "drift": {"maxPsi": 0.25, "minPredictions": 80},
+    }
+    body = release(
+        prometheus, artifact_store, model, models.stable, bad, router=gateway, stages=stages
+    )
+    body["spec"]["analysis"]["gates"] = gates
+    cluster.create(body)
     wait.until(lambda: cluster.route_weights() == (75, 25), what="HTTPRoute at 75/25", timeout=120)
+    candidate = f"{RELEASE}-{bad.version}"
     assert cluster.deployments() == {
         "loan-default-v1": ("stable", 4),
-        "loan-default-v2": ("candidate", 1),
+        candidate: ("candidate", 1),
     }
     selectors = cluster.selectors()
     assert selectors["loan-default-stable"]["modelrelease.dev/version"] == "v1"
-    assert selectors["loan-default-candidate"]["modelrelease.dev/version"] == "v2"
+    assert selectors["loan-default-candidate"]["modelrelease.dev/version"] == bad.version
 
-    # The candidate slows down: p99 above 100 ms.
-    wait.until(lambda: cluster.status().get("window"), what="judging window", timeout=60)
-    slowed = time.monotonic()
-    prometheus.serve("v2", Serving(rate=20, latency_bucket=SLOW))
-    status = wait.until(
-        lambda: (s := cluster.status()).get("phase") == "RolledBack" and s,
-        what="rollback",
-        timeout=60,
-        interval=0.05,
-    )
-    decided = time.monotonic() - slowed
-    wait.until(lambda: cluster.route_weights() == (100, 0), what="HTTPRoute 100/0", interval=0.05)
-    restored = time.monotonic() - slowed
+    # Traffic starts: the candidate's scores drift from its training reference.
+    started = time.monotonic()
+    with traffic(kube_api, namespace, servers, "gateway-api") as load:
+        status = wait.until(
+            lambda: (s := cluster.status()).get("phase") == "RolledBack" and s,
+            what="rollback",
+            timeout=90,
+            interval=0.05,
+        )
+        decided = time.monotonic() - started
+        wait.until(
+            lambda: cluster.route_weights() == (100, 0), what="HTTPRoute 100/0", interval=0.05
+        )
+        restored = time.monotonic() - started
 
     gate = status["failedGate"]
-    assert gate["name"] == "latency-p99" and gate["verdict"] == "Fail"
-    assert gate["value"] > gate["threshold"] == 0.1
+    assert gate["name"] == "drift" and gate["verdict"] == "Fail", gate
+    assert gate["value"] > gate["threshold"] == 0.25
     assert status["candidateWeight"] == 0
+    assert load.stats.version(bad.version).ok > 0, load.stats.by_version
     wait.until(
         lambda: (
-            cluster.deployments()
-            == {"loan-default-v1": ("stable", 4), "loan-default-v2": ("candidate", 0)}
+            cluster.deployments() == {"loan-default-v1": ("stable", 4), candidate: ("candidate", 0)}
         ),
         what="candidate scaled to zero",
     )
     assert cluster.selectors()["loan-default-candidate"]["modelrelease.dev/version"] == "v1"
     report = (
-        f"decision latency (real control plane, interval 1s): slow candidate → RolledBack in "
-        f"status {decided:.2f}s, HTTPRoute back to 100/0 after {restored:.2f}s"
+        f"decision latency (real control plane and metrics, interval 1s, 1s scrapes): "
+        f"drifting candidate under traffic → RolledBack in status {decided:.2f}s, "
+        f"HTTPRoute back to 100/0 after {restored:.2f}s"
     )
     print(report)
     request.config.stash.setdefault(LATENCIES, []).append(report)
-
-
-LATENCIES = pytest.StashKey[list[str]]()
 
 
 def test_abort_command_rolls_back_at_once(
@@ -279,38 +318,43 @@ def test_abort_command_rolls_back_at_once(
     namespace: str,
     wait: Waiter,
     operator: OperatorProcess,
-    prometheus: FakePrometheus,
+    prometheus: Prometheus,
+    models: artifacts.Models,
+    artifact_store: artifacts.ArtifactStore,
+    serving: ServingFactory,
 ) -> None:
     cluster = Cluster(kube_api, namespace)
-    prometheus.serve("v1", Serving(rate=40, latency_bucket=FAST))
-    prometheus.serve("v2", Serving(rate=20, latency_bucket=FAST))
+    model = "loan-default-abort"
+    servers = serving(model, [models.stable, models.good])
     stages = [{"weight": 50, "duration": "10m", "minRequests": 10}]
-    cluster.create(release(prometheus.address, stages=stages))
-    wait.until(lambda: cluster.status().get("candidateWeight") == 50, what="50%", timeout=120)
-    sent = time.monotonic()
-    cluster.annotate("abort")
-    status = wait.until(
-        lambda: (s := cluster.status()).get("phase") == "RolledBack" and s,
-        what="abort",
-        interval=0.05,
+    cluster.create(
+        release(prometheus, artifact_store, model, models.stable, models.good, stages=stages)
     )
-    decided = time.monotonic() - sent
-    assert status["lastCommand"]["command"] == "abort"
-    assert "modelrelease.dev/command" not in (
-        cluster.release()["metadata"].get("annotations") or {}
-    )
-    wait.until(
-        lambda: (
-            cluster.deployments()
-            == {"loan-default-v1": ("stable", 4), "loan-default-v2": ("candidate", 0)}
-        ),
-        what="traffic back on stable",
-        interval=0.05,
-    )
-    print(
-        f"abort → RolledBack in {decided:.2f}s, Deployments restored in "
-        f"{time.monotonic() - sent:.2f}s"
-    )
+    with traffic(kube_api, namespace, servers):
+        wait.until(lambda: cluster.status().get("candidateWeight") == 50, what="50%", timeout=120)
+        wait.until(lambda: cluster.status().get("window"), what="judging window", timeout=60)
+        sent = time.monotonic()
+        cluster.annotate("abort")
+        status = wait.until(
+            lambda: (s := cluster.status()).get("phase") == "RolledBack" and s,
+            what="abort",
+            interval=0.05,
+        )
+        decided = time.monotonic() - sent
+        assert status["lastCommand"]["command"] == "abort"
+        assert "modelrelease.dev/command" not in (
+            cluster.release()["metadata"].get("annotations") or {}
+        )
+        wait.until(
+            lambda: (
+                cluster.deployments()
+                == {"loan-default-v1": ("stable", 4), "loan-default-v2": ("candidate", 0)}
+            ),
+            what="traffic back on stable",
+            interval=0.05,
+        )
+        restored = time.monotonic() - sent
+    print(f"abort → RolledBack in {decided:.2f}s, Deployments restored in {restored:.2f}s")
 
 
 def test_operator_restart_mid_stage_resumes_the_same_stage(
@@ -318,23 +362,29 @@ def test_operator_restart_mid_stage_resumes_the_same_stage(
     namespace: str,
     wait: Waiter,
     operator: OperatorProcess,
-    prometheus: FakePrometheus,
+    prometheus: Prometheus,
+    models: artifacts.Models,
+    artifact_store: artifacts.ArtifactStore,
+    serving: ServingFactory,
 ) -> None:
     cluster = Cluster(kube_api, namespace)
-    prometheus.serve("v1", Serving(rate=40, latency_bucket=FAST))
-    prometheus.serve("v2", Serving(rate=20, latency_bucket=FAST))
+    model = "loan-default-restart"
+    servers = serving(model, [models.stable, models.good])
     stages = [
         {"weight": 25, "duration": "8s", "minRequests": 10},
-        {"weight": 50, "duration": "3s", "minRequests": 10},
+        {"weight": 50, "duration": "4s", "minRequests": 10},
     ]
-    cluster.create(release(prometheus.address, stages=stages))
-    wait.until(lambda: cluster.status().get("window"), what="stage 1 judged", timeout=120)
-    before = cluster.status()
-    operator.kill()
-    operator.start()
-    follow(cluster, wait, {"Succeeded", "RolledBack", "Failed"})
+    cluster.create(
+        release(prometheus, artifact_store, model, models.stable, models.good, stages=stages)
+    )
+    with traffic(kube_api, namespace, servers):
+        wait.until(lambda: cluster.status().get("window"), what="stage 1 judged", timeout=120)
+        before = cluster.status()
+        operator.kill()
+        operator.start()
+        follow(cluster, wait, {"Succeeded", "RolledBack", "Failed"})
     status = cluster.status()
-    assert status["phase"] == "Succeeded"
+    assert status["phase"] == "Succeeded", (status.get("message"), status.get("gates"))
     stages_entered = [(h["reason"], h["stage"]) for h in status["history"]]
     # Each stage's weight was set once and each stage passed once: nothing twice.
     assert len(stages_entered) == len(set(stages_entered)), stages_entered

@@ -17,8 +17,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.conftest import train
-
 from .serving import Artifact
 
 MODEL = "loan-default"
@@ -40,6 +38,8 @@ class Models:
 
 
 def _train(root: Path, version: str, uri: str, seed: int) -> Artifact:
+    from tests.conftest import train  # at call time: tests/conftest.py imports this module
+
     folder = train(
         root / version, uri, version=version, hyperparameters={**HYPERPARAMETERS, "seed": seed}
     )

@@ -46,6 +46,10 @@ def find_binary(*, install: bool = True) -> Path:
     command = [apt, "install", "-y", "-q", "--no-install-recommends", "prometheus"]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     if done.returncode != 0:
+        # A fresh machine has no package lists yet: fetch them once and try again.
+        subprocess.run([apt, "update", "-q"], env=env, capture_output=True, timeout=600)
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    if done.returncode != 0:
         raise PrometheusUnavailable(
             f"apt-get install prometheus failed ({done.returncode}): {done.stderr.strip()[-300:]}"
         )

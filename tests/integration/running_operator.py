@@ -108,15 +108,18 @@ class OperatorProcess:
         self.starts = 0
         #: Seconds the last start() took until the liveness endpoint answered.
         self.start_seconds = 0.0
+        #: Where the running operator serves its own Prometheus metrics.
+        self.metrics_port = 0
 
     def start(self) -> None:
         port = free_port()
+        self.metrics_port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("KUBERNETES_")}
         env.update(
             {
                 "KUBECONFIG": str(self.kubeconfig),
                 "PYTHONUNBUFFERED": "1",
-                "MODELRELEASE_METRICS_PORT": str(free_port()),
+                "MODELRELEASE_METRICS_PORT": str(self.metrics_port),
                 # The operator's periodic resync retries failed reconciles; short here
                 # so that the retry test does not wait the production interval.
                 "MODELRELEASE_RESYNC_SECONDS": "5",

@@ -12,6 +12,7 @@ applied (the Deployments' replica shares, or the HTTPRoute's weights) give each 
 from __future__ import annotations
 
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -20,6 +21,7 @@ import kubernetes
 import pytest
 from modelrelease_operator.api.release import ModelReleaseSpec, ModelReleaseStatus
 from modelrelease_operator.release import routing
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.realmetrics import artifacts
 from tests.realmetrics.fixtures import ServingFactory
@@ -232,6 +234,44 @@ def test_replicas_router_promotes_through_every_stage(
     assert status["gates"] and all(g["verdict"] == "Pass" for g in status["gates"]), status
     served = load.stats.by_version
     assert served["v1"].ok > 0 and served["v2"].ok > 0, served
+    # What platform teams chart: the operator's own metrics tell the same story.
+    samples = operator_metrics(operator)
+
+    def value(name: str, **labels: str) -> float | None:
+        return samples.get((name, tuple(sorted(labels.items()))))
+
+    mine = {"namespace": namespace, "release": RELEASE}
+    assert value("modelrelease_operator_decisions_total", **mine, action="promote") == 1, samples
+    assert value("modelrelease_operator_candidate_weight_percent", **mine) == 0
+    assert (value("modelrelease_operator_releases", phase="Succeeded") or 0) >= 1
+    passes = [
+        count
+        for (name, labels), count in samples.items()
+        if name == "modelrelease_operator_gate_verdicts_total"
+        and {**mine, "verdict": "Pass"}.items() <= dict(labels).items()
+    ]
+    assert passes and sum(passes) > 0, samples
+    # Each step is an Event on the release, whichever loop of the operator took it.
+    events = kubernetes.client.CoreV1Api(kube_api).list_namespaced_event(
+        namespace, field_selector=f"involvedObject.name={RELEASE},involvedObject.kind=ModelRelease"
+    )
+    told = [e.reason for e in events.items]
+    assert told.count("WeightSet") == 3 and "Promoted" in told, told
+
+
+def operator_metrics(
+    operator: OperatorProcess,
+) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """The operator's /metrics, parsed: (sample name, sorted labels) → value."""
+    with urllib.request.urlopen(
+        f"http://127.0.0.1:{operator.metrics_port}/metrics", timeout=5
+    ) as reply:
+        text = reply.read().decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
 
 
 def test_gateway_api_rollback_restores_routes_and_deployments(

@@ -154,6 +154,8 @@ def test_succeeded_pod_fills_status_and_passes_the_gate(
     assert [g["passed"] for g in status["gate"]] == [True]
     assert _condition(status, "Ready")["status"] == "True"
     assert _condition(status, "QualityGatePassed")["status"] == "True"
+    reasons = trainings.event_reasons("good")
+    assert reasons[0] == "JobCreated" and reasons[-1] == "Succeeded", reasons
 
 
 def test_metrics_below_the_gate_reject_the_model(

@@ -129,6 +129,13 @@ class Trainings:
             timeout=timeout,
         )
 
+    def event_reasons(self, name: str) -> list[str]:
+        """Reasons of the Events about the training `name`, oldest first."""
+        found = self.core.list_namespaced_event(
+            self.namespace, field_selector=f"involvedObject.name={name}"
+        )
+        return [e.reason for e in sorted(found.items, key=lambda e: e.metadata.creation_timestamp)]
+
     def wait_pod(self, name: str, phase: str) -> Any:
         return self.wait.until(
             lambda: next((p for p in self.pods(name) if p.status.phase == phase), None),

@@ -22,7 +22,7 @@ import kopf
 import kubernetes
 from pydantic import ValidationError
 
-from .. import kube, labels
+from .. import events, kube, labels
 from ..api import GROUP, VERSION
 from ..api.release import ModelReleaseSpec, ModelReleaseStatus
 from ..config import from_environment
@@ -176,26 +176,13 @@ def reconcile(namespace: str, name: str, logger: Logger) -> ModelReleaseSpec | N
             spec = ModelReleaseSpec.model_validate(body.get("spec") or {})
             status = ModelReleaseStatus.model_validate(body.get("status") or {})
         except ValidationError as error:
-            kopf.event(
-                cast(kopf.Body, body),
-                type="Warning",
-                reason="InvalidSpec",
-                message=str(error)[:1000],
-            )
+            events.post(body, type="Warning", reason="InvalidSpec", message=str(error))
             return None
         try:
-            decision = _step(body, spec, status, namespace, name, logger)
+            _step(body, spec, status, namespace, name, logger)
         except Exception:
             release_metrics.RECONCILE_ERRORS.labels(namespace=namespace, release=name).inc()
             raise
-        release_metrics.record(
-            namespace,
-            name,
-            decision.status.phase,
-            decision.status.candidate_weight,
-            decision.actions,
-            decision.status.gates if decision.checked else None,
-        )
         release_metrics.RECONCILE_SECONDS.observe(time.monotonic() - started)
         return spec
 
@@ -239,14 +226,19 @@ def _step(
                 "status": change,
             },
         )
+    # Counted once the decision is recorded in status, even if applying it fails below
+    # (the next tick converges again, but decides nothing new).
+    release_metrics.record(
+        namespace,
+        name,
+        decision.status.phase,
+        decision.status.candidate_weight,
+        decision.actions,
+        decision.status.gates if decision.checked else None,
+    )
     converge(spec, decision.status, namespace, name, uid)
     for event in decision.events:
-        kopf.event(
-            cast(kopf.Body, body),
-            type=event.type,
-            reason=event.reason,
-            message=event.message[:1000],
-        )
+        events.post(body, type=event.type, reason=event.reason, message=event.message)
         logger.info("%s/%s: %s: %s", namespace, name, event.reason, event.message)
     return decision
 

@@ -17,7 +17,7 @@ import kopf
 import kubernetes
 from pydantic import ValidationError
 
-from .. import kube, labels
+from .. import events, kube, labels
 from ..api import GROUP, VERSION
 from ..api.training import ModelTrainingSpec, ModelTrainingStatus
 from ..config import from_environment
@@ -77,7 +77,7 @@ def reconcile(
             status = ModelTrainingStatus.model_validate(body.get("status") or {})
         except ValidationError as error:
             # The schema should have refused it; say so instead of crashing.
-            kopf.event(body, type="Warning", reason="InvalidSpec", message=str(error)[:1000])
+            events.post(body, type="Warning", reason="InvalidSpec", message=str(error))
             return
         job_name = status.job_name or labels.child_name(name, "train")
         job = kube.get_or_none(kube.batch().read_namespaced_job, job_name, namespace)
@@ -116,7 +116,7 @@ def reconcile(
                 GROUP, VERSION, namespace, PLURAL, name, {"status": new_status}
             )
         for event in decision.events:
-            kopf.event(body, type=event.type, reason=event.reason, message=event.message)
+            events.post(body, type=event.type, reason=event.reason, message=event.message)
             logger.info("%s/%s: %s: %s", namespace, name, event.reason, event.message)
 
 

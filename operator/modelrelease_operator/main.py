@@ -16,7 +16,7 @@ from .handlers import (
     release,  # noqa: F401  (registers the ModelRelease handlers)
     training,  # noqa: F401  (registers the ModelTraining handlers)
 )
-from .handlers.resync import resync_forever
+from .handlers.resync import PERIODIC, Logger, run_forever
 
 CONFIG = from_environment()
 
@@ -39,14 +39,14 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
 
 
 @kopf.on.startup()
-async def start_resync(
-    memo: kopf.Memo, logger: logging.Logger | logging.LoggerAdapter[Any], **_: Any
-) -> None:
-    memo.resync = asyncio.create_task(resync_forever(CONFIG.resync_seconds, logger))
+async def start_periodic(memo: kopf.Memo, logger: Logger, **_: Any) -> None:
+    memo.periodic = [
+        asyncio.create_task(run_forever(seconds or CONFIG.resync_seconds, function, logger))
+        for seconds, function in PERIODIC
+    ]
 
 
 @kopf.on.cleanup()
-async def stop_resync(memo: kopf.Memo, **_: Any) -> None:
-    task = memo.get("resync")
-    if task is not None:
+async def stop_periodic(memo: kopf.Memo, **_: Any) -> None:
+    for task in memo.get("periodic", []):
         task.cancel()

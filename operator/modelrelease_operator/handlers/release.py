@@ -9,8 +9,6 @@ at any point resumes where it was.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import threading
 import time
 from collections import defaultdict
@@ -31,12 +29,12 @@ from ..release.commands import COMMAND_ANNOTATION
 from ..release.decide import Decision, Observations, decide
 from ..release.patches import merge_patch
 from . import release_metrics, release_world
+from .resync import Logger, every
 
 PLURAL = "modelreleases"
 FIELD_MANAGER = "modelrelease-operator"
 APPLY = "application/apply-patch+yaml"
 CONFIG = from_environment()
-Logger = logging.Logger | logging.LoggerAdapter[Any]
 _locks: defaultdict[tuple[str, str], threading.Lock] = defaultdict(threading.Lock)
 #: When each known release is next looked at (monotonic seconds). Only a schedule:
 #: after a restart Kopf's initial listing fills it again, and all state is in status.
@@ -265,37 +263,14 @@ def _reconcile_logged(namespace: str, name: str, logger: Logger) -> float:
     return release_world.tick_seconds(spec)
 
 
+@every(TICK_GRANULARITY)
 def tick_due_releases(logger: Logger) -> None:
-    """Look at every release whose tick has come (see `_due`)."""
+    """Look at every release whose tick has come (see `_due`): one loop for all releases
+    instead of a Kopf daemon each, which would put a finalizer on every release."""
     now = time.monotonic()
     for key, due in list(_due.items()):
         if due <= now and key in _due:
             _due[key] = time.monotonic() + _reconcile_logged(*key, logger)
-
-
-async def tick_forever(logger: Logger) -> None:
-    """One loop for all releases instead of a Kopf daemon per release: daemons put a
-    finalizer on every release, and a finalizer makes deletion hang whenever the
-    operator is not running."""
-    loop = asyncio.get_running_loop()
-    while True:
-        await asyncio.sleep(TICK_GRANULARITY)
-        try:
-            await loop.run_in_executor(None, tick_due_releases, logger)
-        except Exception:
-            logger.exception("release ticks failed")
-
-
-@kopf.on.startup()
-async def start_ticks(memo: kopf.Memo, logger: Logger, **_: Any) -> None:
-    memo.release_ticks = asyncio.create_task(tick_forever(logger))
-
-
-@kopf.on.cleanup()
-async def stop_ticks(memo: kopf.Memo, **_: Any) -> None:
-    task = memo.get("release_ticks")
-    if task is not None:
-        task.cancel()
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)

@@ -1,9 +1,10 @@
-"""Periodic resync: reconcile unfinished resources even when no event comes.
+"""The operator's own periodic loops: resync of unfinished resources and release ticks.
 
 Event handlers are not retried by Kopf. A reconcile that failed (a refused create, a
 conflict, an API server that had not yet learnt a new kind) would otherwise wait for
-the next change of the resource, which may never come. A resync every few seconds
-retries it, without timers and so without a finalizer on every resource.
+the next change of the resource, which may never come. Loops started here retry it,
+without Kopf timers or daemons and so without a finalizer on every resource (a
+finalizer makes deletion hang whenever the operator is not running).
 """
 
 from __future__ import annotations
@@ -14,23 +15,27 @@ from collections.abc import Callable
 from typing import Any
 
 Logger = logging.Logger | logging.LoggerAdapter[Any]
-Resyncer = Callable[[Logger], None]
+Periodic = Callable[[Logger], None]
 
-RESYNCERS: list[Resyncer] = []
-
-
-def resyncer(function: Resyncer) -> Resyncer:
-    """Register a function that reconciles every unfinished resource of one kind."""
-    RESYNCERS.append(function)
-    return function
+#: (seconds between runs, or None for the operator's resync interval; the function).
+PERIODIC: list[tuple[float | None, Periodic]] = []
 
 
-async def resync_forever(interval: float, logger: Logger) -> None:
+def every(seconds: float | None = None) -> Callable[[Periodic], Periodic]:
+    """Register a function for the operator to run in a thread every `seconds`."""
+
+    def register(function: Periodic) -> Periodic:
+        PERIODIC.append((seconds, function))
+        return function
+
+    return register
+
+
+async def run_forever(interval: float, function: Periodic, logger: Logger) -> None:
     loop = asyncio.get_running_loop()
     while True:
         await asyncio.sleep(interval)
-        for function in RESYNCERS:
-            try:
-                await loop.run_in_executor(None, function, logger)
-            except Exception:  # one failed pass must not end the loop
-                logger.exception("resync %s failed", function.__name__)
+        try:
+            await loop.run_in_executor(None, function, logger)
+        except Exception:  # one failed pass must not end the loop
+            logger.exception("periodic %s failed", function.__name__)

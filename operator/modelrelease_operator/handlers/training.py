@@ -24,7 +24,7 @@ from ..config import from_environment
 from ..training import gates
 from ..training.decide import TERMINAL, Observation, decide
 from ..training.jobs import TrainingRef, render_job
-from .resync import resyncer
+from .resync import Logger, every
 
 PLURAL = "modeltrainings"
 TRAINING = labels.TRAINING_LABEL
@@ -120,9 +120,6 @@ def reconcile(
             logger.info("%s/%s: %s: %s", namespace, name, event.reason, event.message)
 
 
-Logger = logging.Logger | logging.LoggerAdapter[Any]
-
-
 @kopf.on.event(GROUP, VERSION, PLURAL)
 def training_changed(type: str, name: str, namespace: str | None, logger: Logger, **_: Any) -> None:
     if namespace is None:
@@ -149,7 +146,7 @@ def training_pod_changed(
         reconcile(namespace, labels[TRAINING], logger)
 
 
-@resyncer
+@every()
 def resync_trainings(logger: Logger) -> None:
     """Reconcile every unfinished training; retries what a failed event left undone."""
     listing: dict[str, Any] = kube.custom().list_cluster_custom_object(  # type: ignore[assignment]

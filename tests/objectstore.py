@@ -8,7 +8,7 @@ deploys, started as one process on free ports with one access key.
 
 from __future__ import annotations
 
-import json
+import os
 import secrets
 import shutil
 import sys
@@ -62,17 +62,6 @@ class ObjectStore:
     def start(self) -> ObjectStore:
         data = self.workdir / "data"
         data.mkdir(parents=True, exist_ok=True)
-        identities = {
-            "identities": [
-                {
-                    "name": "modelrelease",
-                    "credentials": [{"accessKey": self.access_key, "secretKey": self.secret_key}],
-                    "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-                }
-            ]
-        }
-        config = self.workdir / "s3.json"
-        config.write_text(json.dumps(identities))
 
         # Every port explicit: weed's defaults (port + 10000 for gRPC) could collide.
         def ports(name: str) -> list[str]:
@@ -95,13 +84,15 @@ class ObjectStore:
                 "-s3",
                 f"-s3.port={self.port}",
                 f"-s3.port.grpc={free_port()}",
-                f"-s3.config={config}",
                 # Catalog servers on fixed default ports: not needed, and they would clash.
                 "-s3.port.iceberg=0",
                 "-s3.port.lance=0",
                 "-webdav=false",
             ],
             self.workdir / "seaweedfs.log",
+            # The gateway's one identity comes from the same variables its clients read,
+            # as in manifests/examples/artifact-store.yaml.
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **self.credentials()},
             cwd=self.workdir,
         )
 

@@ -99,8 +99,10 @@ def run_training(
 
 @pytest.fixture(scope="session")
 def trained(images: dict[str, podman.Image], tmp_path_factory: pytest.TempPathFactory) -> Trained:
-    """The loan-default example trained by the trainer image into a claim-like folder."""
+    """The loan-default example trained by the trainer image into a mounted folder: a
+    claim, as artifact-store-pvc.yaml offers one-node clusters."""
     manifest = example_training("loan-default-v1")
+    manifest["spec"]["artifacts"] = {"uri": "pvc://model-store/loan-default"}
     started = time.monotonic()
     done, store, termination = run_training(
         manifest, images["trainer"], tmp_path_factory.mktemp("trainer")

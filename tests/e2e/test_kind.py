@@ -61,12 +61,10 @@ def kind_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KindClust
             cluster.delete()
 
 
-def _artifact_store(core: kubernetes.client.CoreV1Api, namespace: str) -> None:
-    claim: dict[str, Any] = yaml.safe_load((EXAMPLES / "artifact-store.yaml").read_text())
-    # kind's local-path provisioner offers ReadWriteOnce only; one training pod is all
-    # that mounts the store here.
-    claim["spec"]["accessModes"] = ["ReadWriteOnce"]
-    core.create_namespaced_persistent_volume_claim(namespace, claim)
+def _artifact_store(api: kubernetes.client.ApiClient, namespace: str) -> None:
+    """The example object store as written: its Secret, SeaweedFS and its claim."""
+    for document in yaml.safe_load_all((EXAMPLES / "artifact-store.yaml").read_text()):
+        kubernetes.utils.create_from_dict(api, document, namespace=namespace)
 
 
 def test_loan_default_example_trains_on_kind(kind_cluster: KindCluster, tmp_path: Path) -> None:
@@ -86,7 +84,7 @@ def test_loan_default_example_trains_on_kind(kind_cluster: KindCluster, tmp_path
             }
         }
     )
-    _artifact_store(core, namespace)
+    _artifact_store(api, namespace)
     operator = OperatorProcess(config, tmp_path)
     operator.start()
     try:

@@ -33,7 +33,7 @@ def trainings(
     kube_api: kubernetes.client.ApiClient, namespace: str, wait: Waiter, operator: OperatorProcess
 ) -> Trainings:
     """Trainings in a fresh restricted namespace that has the examples' model store."""
-    artifact_store(kube_api, namespace, wait)
+    artifact_store(kube_api, namespace)
     return Trainings(kube_api, namespace, wait)
 
 
@@ -49,7 +49,7 @@ def _condition(status: dict[str, Any], kind: str) -> dict[str, Any]:
 
 def _message_for(name: str, trained: dict[str, Any]) -> str:
     """The summary as the pod of training `name` would have written it."""
-    uri = f"pvc://model-store/loan-default/{name}"
+    uri = f"s3://models/loan-default/{name}"
     return json.dumps({**trained, "artifactUri": uri}, separators=(",", ":"), sort_keys=True)
 
 
@@ -146,7 +146,7 @@ def test_succeeded_pod_fills_status_and_passes_the_gate(
     status = trainings.wait_phase("good", "Succeeded")
     assert status["metrics"] == trained["metrics"]
     assert status["artifact"] == {
-        "uri": "pvc://model-store/loan-default/good",
+        "uri": "s3://models/loan-default/good",
         "digest": trained["digest"],
     }
     assert status["artifact"]["digest"].startswith("sha256:")

@@ -146,31 +146,9 @@ class Trainings:
         self.wait.until(lambda: not self.pods(name), what=f"pods of {name} to be deleted")
 
 
-def artifact_store(api: kubernetes.client.ApiClient, namespace: str, wait: Waiter) -> None:
-    """The example's model-store claim, bound to a volume made for it (no provisioner
-    runs here; the persistent-volume controller binds the pre-assigned pair)."""
-    claim = yaml.safe_load((EXAMPLES / "artifact-store.yaml").read_text())
-    core = kubernetes.client.CoreV1Api(api)
-    name = claim["metadata"]["name"]
-    # Volume first: the controller binds a new claim to a volume reserved for it at
-    # once, but only notices a volume created later on its next resync (15 s).
-    core.create_persistent_volume(
-        {
-            "metadata": {"name": f"{namespace}-{name}"[:63]},
-            "spec": {
-                "capacity": {"storage": claim["spec"]["resources"]["requests"]["storage"]},
-                "accessModes": claim["spec"]["accessModes"],
-                "persistentVolumeReclaimPolicy": "Retain",
-                "claimRef": {"namespace": namespace, "name": name},
-                # Never mounted: kwok plays the kubelet.
-                "hostPath": {"path": f"/var/lib/modelrelease-test/{namespace}"},
-            },
-        }
-    )
-    core.create_namespaced_persistent_volume_claim(namespace, claim)
-    wait.until(
-        lambda: (
-            core.read_namespaced_persistent_volume_claim(name, namespace).status.phase == "Bound"
-        ),
-        what=f"claim {name} Bound",
-    )
+def artifact_store(api: kubernetes.client.ApiClient, namespace: str) -> None:
+    """The example store's Secret, which the training Jobs take their keys from. The
+    store itself (SeaweedFS) needs a kubelet: kwok's pods only pretend to run."""
+    documents = yaml.safe_load_all((EXAMPLES / "artifact-store.yaml").read_text())
+    (secret,) = [d for d in documents if d["kind"] == "Secret"]
+    kubernetes.client.CoreV1Api(api).create_namespaced_secret(namespace, secret)

@@ -1,10 +1,25 @@
 #!/usr/bin/env bash
 # Builds the control-plane binaries the integration tests start (kube-apiserver,
-# kube-controller-manager, kube-scheduler, kwok, etcd) from Go modules pinned in
+# kube-controller-manager, kube-scheduler, kwok, etcd, and kubectl for the tests that
+# apply manifests as a user would) from Go modules pinned in
 # tests/controlplane/gomod/*/go.mod, into .cache/controlplane/<key>/bin.
-# The key hashes the go.mod/go.sum files and the Go version, so a second run
-# builds nothing and a version bump builds into a fresh folder.
+# The key hashes the go.mod/go.sum files, the Go sources under gomod/, the link
+# flags and the Go version, so a second run builds nothing and a version bump
+# builds into a fresh folder.
+#
+# --real-node also builds what a real worker node needs (realnode.py): kubelet and
+# kube-proxy from the same Kubernetes module, containerd, containerd-shim-runc-v2 and
+# ctr (gomod/containerd), and the static programs of its images (gomod/nodeimages:
+# pause, webserve). runc and the CNI plugins come from Debian packages.
 set -euo pipefail
+
+real_node=false
+for arg in "$@"; do
+  case $arg in
+    --real-node) real_node=true ;;
+    *) echo "usage: $0 [--real-node]" >&2; exit 2 ;;
+  esac
+done
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -22,31 +37,59 @@ for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
   kube_ldflags+=" -X $pkg.buildDate=1970-01-01T00:00:00Z"
 done
 
-key=$( (go env GOVERSION; echo "$kube_ldflags"; cat "$gomod"/*/go.mod "$gomod"/*/go.sum) \
+# containerd stamps its version the same way (`containerd --version`, ctr version).
+containerd_version=$(awk '$1 == "require" && $2 == "github.com/containerd/containerd/v2" {print $3}' \
+  "$gomod/containerd/go.mod")
+containerd_pkg=github.com/containerd/containerd/v2
+containerd_ldflags="$ldflags -X $containerd_pkg/version.Version=$containerd_version"
+containerd_ldflags+=" -X $containerd_pkg/version.Package=github.com/containerd/containerd"
+# As containerd's Makefile: no man-page generator; the shim speaks ttrpc only.
+containerd_tags=urfave_cli_no_docs
+shim_tags="urfave_cli_no_docs no_grpc"
+
+key=$( (go env GOVERSION; echo "$kube_ldflags"; echo "$containerd_ldflags $containerd_tags $shim_tags"
+  cat "$gomod"/*/go.mod "$gomod"/*/go.sum
+  find "$gomod" -name '*.go' | LC_ALL=C sort | xargs cat) \
   | sha256sum | cut -c1-16)
 bin="${CONTROLPLANE_CACHE:-$root/.cache/controlplane}/$key/bin"
 mkdir -p "$bin"
 
 export CGO_ENABLED=0 GOFLAGS="-mod=mod -trimpath -buildvcs=false"
 
-build() { # module-dir output package [ldflags]
-  local dir=$1 out=$2 pkg=$3 flags=${4:-$ldflags}
+build() { # module-dir output package [ldflags [tags]]
+  local dir=$1 out=$2 pkg=$3 flags=${4:-$ldflags} tags=${5:-}
   if [[ -x "$bin/$out" ]]; then return 0; fi
   local started=$SECONDS
-  (cd "$gomod/$dir" && go build -ldflags "$flags" -o "$bin/$out.tmp" "$pkg")
+  (cd "$gomod/$dir" && go build -tags "$tags" -ldflags "$flags" -o "$bin/$out.tmp" "$pkg")
   mv "$bin/$out.tmp" "$bin/$out"
   echo "built $out in $((SECONDS - started))s" >&2
 }
 
 # Two cores: the Kubernetes binaries share most of their packages, so building
 # them one after another reuses the build cache; etcd and kwok go beside them.
+# The real node's parts follow the same split: kubelet and kube-proxy after the
+# control plane, containerd's three binaries beside them.
 {
   build etcd etcd go.etcd.io/etcd/server/v3
   build kwok kwok sigs.k8s.io/kwok/cmd/kwok
+  if $real_node; then
+    build nodeimages pause ./pause
+    build nodeimages webserve ./webserve
+    build containerd containerd $containerd_pkg/cmd/containerd "$containerd_ldflags" \
+      "$containerd_tags"
+    build containerd containerd-shim-runc-v2 $containerd_pkg/cmd/containerd-shim-runc-v2 \
+      "$containerd_ldflags" "$shim_tags"
+    build containerd ctr $containerd_pkg/cmd/ctr "$containerd_ldflags" "$containerd_tags"
+  fi
 } &
 side=$!
 build kubernetes kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver "$kube_ldflags"
 build kubernetes kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager "$kube_ldflags"
 build kubernetes kube-scheduler k8s.io/kubernetes/cmd/kube-scheduler "$kube_ldflags"
+build kubernetes kubectl k8s.io/kubernetes/cmd/kubectl "$kube_ldflags"
+if $real_node; then
+  build kubernetes kubelet k8s.io/kubernetes/cmd/kubelet "$kube_ldflags"
+  build kubernetes kube-proxy k8s.io/kubernetes/cmd/kube-proxy "$kube_ldflags"
+fi
 wait "$side"
 echo "$bin"

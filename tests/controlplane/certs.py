@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,11 +17,16 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from .nodeconfig import NODE_IP
+
 #: First address of the service range; the API server's in-cluster Service gets it.
 SERVICE_CIDR = "10.0.0.0/24"
 KUBERNETES_SERVICE_IP = "10.0.0.1"
 VALIDITY = datetime.timedelta(days=2)
 FRONT_PROXY_CLIENT = "front-proxy-client"
+#: The API server's user towards kubelets (logs, exec, port-forward, pod proxy); a real
+#: node binds it to the ClusterRole system:kubelet-api-admin.
+KUBELET_CLIENT = "kube-apiserver-kubelet-client"
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,8 @@ class Pki:
     #: The aggregation layer's CA and the API server's client certificate under it.
     front_proxy_ca: KeyPair
     front_proxy_client: KeyPair
+    #: The API server's client certificate towards kubelets.
+    kubelet_client: KeyPair
     service_account_key: Path
     service_account_pub: Path
 
@@ -114,6 +122,17 @@ def _ca(
     return pair, key, cert
 
 
+API_SERVER_NAMES = (
+    "localhost",
+    "kubernetes",
+    "kubernetes.default",
+    "kubernetes.default.svc",
+    "kubernetes.default.svc.cluster.local",
+)
+#: The real node's address is the API server's too, for pods (nodeconfig.NODE_IP).
+API_SERVER_IPS = ("127.0.0.1", KUBERNETES_SERVICE_IP, NODE_IP)
+
+
 def _leaf(
     folder: Path,
     stem: str,
@@ -122,25 +141,16 @@ def _leaf(
     ca_cert: x509.Certificate,
     *,
     server: bool,
+    dns_names: Sequence[str] = API_SERVER_NAMES,
+    ips: Sequence[str] = API_SERVER_IPS,
 ) -> KeyPair:
     key = _key()
     builder = _builder(subject, ca_cert.subject, key.public_key()).add_extension(
         x509.BasicConstraints(ca=False, path_length=None), critical=True
     )
     if server:
-        names: list[x509.GeneralName] = [
-            x509.DNSName(dns)
-            for dns in (
-                "localhost",
-                "kubernetes",
-                "kubernetes.default",
-                "kubernetes.default.svc",
-                "kubernetes.default.svc.cluster.local",
-            )
-        ]
-        names += [
-            x509.IPAddress(ipaddress.ip_address(ip)) for ip in ("127.0.0.1", KUBERNETES_SERVICE_IP)
-        ]
+        names: list[x509.GeneralName] = [x509.DNSName(dns) for dns in dns_names]
+        names += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
         builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
         usage = ExtendedKeyUsageOID.SERVER_AUTH
     else:
@@ -152,6 +162,38 @@ def _leaf(
     pair.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     _write_key(pair.key, key)
     return pair
+
+
+def issue(
+    ca: KeyPair,
+    folder: Path,
+    stem: str,
+    common_name: str,
+    organization: str | None = None,
+    *,
+    server_names: Sequence[str] = (),
+    server_ips: Sequence[str] = (),
+) -> KeyPair:
+    """A certificate signed by `ca` (read from its files): a client certificate for
+    `common_name` in group `organization`, or a serving one when names or IPs are given
+    (the real node's kubelet gets both kinds)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    ca_cert = x509.load_pem_x509_certificate(ca.cert.read_bytes())
+    ca_key = serialization.load_pem_private_key(ca.key.read_bytes(), password=None)
+    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
+        raise TypeError(f"{ca.key} is not an ECDSA key")
+    server = bool(server_names or server_ips)
+    subject = _name(common_name, organization)
+    return _leaf(
+        folder,
+        stem,
+        subject,
+        ca_key,
+        ca_cert,
+        server=server,
+        dns_names=server_names,
+        ips=server_ips,
+    )
 
 
 def generate(folder: Path) -> Pki:
@@ -190,6 +232,7 @@ def generate(folder: Path) -> Pki:
             proxy_cert,
             server=False,
         ),
+        kubelet_client=client("apiserver-kubelet-client", KUBELET_CLIENT),
         service_account_key=sa_key_path,
         service_account_pub=sa_pub_path,
     )

@@ -10,6 +10,9 @@ control planes can run side by side. Each component logs to <workdir>/logs/<name
         api = cluster.api_client()       # admin (system:masters)
         print(cluster.version, cluster.admin_kubeconfig)
 
+`real_node=True` also starts a real worker node (realnode.py: containerd, kubelet,
+kube-proxy) once the rest is up, so real pods run beside kwok's; `cluster.real_node`.
+
 `python -m tests.controlplane` starts one and waits, for trying things by hand.
 """
 
@@ -27,13 +30,17 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import kubernetes
 
 from . import certs, kubeconfig
+from .nodeconfig import NODE_IP
 from .nodes import DEFAULT_NODES, KWOK_ANNOTATION, SimulatedNode
 from .processes import Process, free_port, wait_until
+
+if TYPE_CHECKING:
+    from .realnode import RealNode
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +89,7 @@ class ControlPlane:
         workdir: Path | None = None,
         *,
         nodes: Sequence[SimulatedNode] = DEFAULT_NODES,
+        real_node: bool = False,
         start_timeout: float = 240.0,
     ) -> None:
         self.bin_dir = bin_dir
@@ -97,6 +105,9 @@ class ControlPlane:
         self.server = ""
         self.admin_kubeconfig = self.workdir / "admin.kubeconfig"
         self.pki: certs.Pki | None = None
+        self._want_real_node = real_node
+        #: The real worker node, once started (real_node=True or start_real_node()).
+        self.real_node: RealNode | None = None
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -130,6 +141,8 @@ class ControlPlane:
             self._step("kwok", lambda: self._wait_healthz(*kwok, scheme="http"))
             self._step("nodes", self._register_nodes)
             self._step("default service account", self._wait_default_service_account)
+            if self._want_real_node:
+                self._step("real node", self.start_real_node)
         except BaseException:
             self.stop()
             raise
@@ -146,6 +159,9 @@ class ControlPlane:
     def stop(self) -> None:
         """Stop every component, dependents first; safe to call twice."""
         atexit.unregister(self.stop)
+        if self.real_node is not None:
+            # Its pods go through the API server and the kubelet: before the rest.
+            self.real_node.stop()
         for name in reversed(list(self.processes)):
             self.processes[name].stop()
         if self._own_workdir:
@@ -156,6 +172,17 @@ class ControlPlane:
         assert callable(action)
         action()
         self.timings[name] = time.monotonic() - began
+
+    def start_real_node(self, name: str = "real-node-1") -> RealNode:
+        """Join a real worker node to this running control plane; stop() stops it."""
+        from .realnode import RealNode
+
+        if self.real_node is not None:
+            raise ControlPlaneError(f"{self.real_node.name} already runs (one per host)")
+        node = RealNode(self, name, start_timeout=self.start_timeout)
+        node.start()
+        self.real_node = node
+        return node
 
     # -- clients -----------------------------------------------------------------
 
@@ -172,6 +199,8 @@ class ControlPlane:
                 raise ControlPlaneError(
                     f"{process.describe_exit()}; its log ends:\n{process.tail()}"
                 )
+        if self.real_node is not None:
+            self.real_node.check_running()
 
     def log_tails(self, lines: int = 20) -> str:
         return "\n".join(
@@ -236,8 +265,7 @@ class ControlPlane:
             [
                 "kube-apiserver",
                 f"--etcd-servers={self.etcd_url}",
-                "--bind-address=127.0.0.1",
-                "--advertise-address=127.0.0.1",
+                *self._reachable_from(),
                 f"--secure-port={port}",
                 f"--cert-dir={self.workdir / 'apiserver'}",
                 f"--tls-cert-file={pki.apiserver.cert}",
@@ -254,10 +282,14 @@ class ControlPlane:
                 "--requestheader-extra-headers-prefix=X-Remote-Extra-",
                 f"--proxy-client-cert-file={pki.front_proxy_client.cert}",
                 f"--proxy-client-key-file={pki.front_proxy_client.key}",
-                # The only address is loopback, which an Endpoints object may not hold;
-                # nothing here reaches the API server through its Service anyway.
-                "--endpoint-reconciler-type=none",
                 "--authorization-mode=RBAC,Node",
+                # Towards kubelets (logs, exec, pod proxy): a real node's kubelet has a
+                # serving certificate of the cluster CA for its InternalIP, and node
+                # names do not resolve. kwok's nodes serve nothing of this.
+                f"--kubelet-client-certificate={pki.kubelet_client.cert}",
+                f"--kubelet-client-key={pki.kubelet_client.key}",
+                f"--kubelet-certificate-authority={pki.ca.cert}",
+                "--kubelet-preferred-address-types=InternalIP,Hostname",
                 f"--enable-admission-plugins={','.join(EXTRA_ADMISSION)}",
                 "--profiling=false",
                 "--event-ttl=30m",
@@ -281,6 +313,22 @@ class ControlPlane:
         )
         with self.api_client() as api:
             self.version = kubernetes.client.VersionApi(api).get_code().git_version
+
+    def _reachable_from(self) -> list[str]:
+        """Where the API server listens and what its `kubernetes` Service points at.
+
+        Only on loopback, and no Service endpoints (loopback may not be one), unless a
+        real node joins: its pods (the operator's among them) reach the API server as
+        in any cluster, through the `kubernetes` Service, which kube-proxy sends to the
+        node's address on this host.
+        """
+        if not self._want_real_node:
+            return [
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                "--endpoint-reconciler-type=none",
+            ]
+        return ["--bind-address=0.0.0.0", f"--advertise-address={NODE_IP}"]
 
     def _write_kubeconfigs(self) -> None:
         pki = self._pki()

@@ -6,8 +6,9 @@ PY := $(VENV)/bin/python
 EXTRAS := operator,trainer,server,s3,dev
 
 .PHONY: test lint unit controlplane crds run-example clean host-tools images image-trainer-cuda
-# What the image builds and the container tests need from Debian (installed when root).
-HOST_PACKAGES := podman buildah debootstrap runc containernetworking-plugins
+# What the image builds, the container tests and the real node need from Debian
+# (installed when root).
+HOST_PACKAGES := podman buildah debootstrap runc containernetworking-plugins iptables iproute2
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 CUDA_BASE ?= nvidia/cuda:12.8.1-runtime-ubuntu24.04
 
@@ -17,8 +18,9 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[$(EXTRAS)]'
 	touch $@
 
+# The control plane, kubectl, and a real node's kubelet, kube-proxy and containerd.
 controlplane:
-	bash tests/controlplane/build-binaries.sh
+	bash tests/controlplane/build-binaries.sh --real-node
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

@@ -20,7 +20,6 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from .nodeconfig import NODE_IP
 
 #: First address of the service range; the API server's in-cluster Service gets it.
-SERVICE_CIDR = "10.0.0.0/24"
 KUBERNETES_SERVICE_IP = "10.0.0.1"
 VALIDITY = datetime.timedelta(days=2)
 FRONT_PROXY_CLIENT = "front-proxy-client"

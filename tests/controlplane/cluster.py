@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 import kubernetes
 
 from . import certs, kubeconfig
-from .nodeconfig import NODE_IP
+from .nodeconfig import NODE_IP, SERVICE_CIDR
 from .nodes import DEFAULT_NODES, KWOK_ANNOTATION, SimulatedNode
 from .processes import Process, free_port, wait_until
 
@@ -274,7 +274,7 @@ class ControlPlane:
                 f"--service-account-issuer={SERVICE_ACCOUNT_ISSUER}",
                 f"--service-account-key-file={pki.service_account_pub}",
                 f"--service-account-signing-key-file={pki.service_account_key}",
-                f"--service-cluster-ip-range={certs.SERVICE_CIDR}",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
                 f"--requestheader-client-ca-file={pki.front_proxy_ca.cert}",
                 f"--requestheader-allowed-names={certs.FRONT_PROXY_CLIENT}",
                 "--requestheader-username-headers=X-Remote-User",
@@ -378,7 +378,7 @@ class ControlPlane:
                 "--use-service-account-credentials=true",
                 f"--service-account-private-key-file={pki.service_account_key}",
                 f"--root-ca-file={pki.ca.cert}",
-                f"--service-cluster-ip-range={certs.SERVICE_CIDR}",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
                 # Free the namespaces of finished tests quickly.
                 "--concurrent-namespace-syncs=4",
             ],

@@ -15,6 +15,8 @@ REAL_NODE_LABEL = "modelrelease.dev/node-kind"
 REAL_NODE_SELECTOR = {REAL_NODE_LABEL: "real"}
 POD_CIDR = "10.245.0.0/24"
 NODE_IP = "10.245.0.1"
+#: The cluster's Service addresses (kube-apiserver --service-cluster-ip-range).
+SERVICE_CIDR = "10.0.0.0/24"
 BRIDGE = "mr-cni0"
 CNI_NETWORK = "modelrelease-realnode"
 CNI_BIN_DIR = Path("/usr/lib/cni")
@@ -37,6 +39,9 @@ def cni_conflist(ipam_dir: Path) -> dict[str, Any]:
                     "ranges": [[{"subnet": POD_CIDR, "gateway": NODE_IP}]],
                     # Not /var/lib/cni/networks: the leases go with the node's folder.
                     "dataDir": str(ipam_dir),
+                    # Pods reach Services (kube-proxy's rules on this host) and, on the
+                    # bridge, each other and the host; no default route: nothing else.
+                    "routes": [{"dst": SERVICE_CIDR}],
                 },
             },
             {"type": "portmap", "capabilities": {"portMappings": True}},

@@ -110,6 +110,16 @@ def test_a_deployment_serves_the_artifact_safely() -> None:
     assert claim["persistentVolumeClaim"] == {"claimName": "models", "readOnly": True}
 
 
+def test_a_scaled_down_pod_keeps_serving_until_its_endpoint_is_gone() -> None:
+    [stable] = routing.deployments(make_spec(), steady(), OWNER)
+    pod = stable["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    drain = container["lifecycle"]["preStop"]["sleep"]["seconds"]
+    assert drain >= 3
+    # The grace period covers the drain and the server's own graceful shutdown.
+    assert pod["terminationGracePeriodSeconds"] >= drain + 30
+
+
 def test_replicas_router_has_one_service_over_both_versions() -> None:
     [service] = routing.services(make_spec(), rolling(0, 10), OWNER)
     assert service["metadata"]["name"] == "loan-default"

@@ -8,7 +8,24 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SCRIPT = Path(__file__).resolve().parent / "build-binaries.sh"
-NAMES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "kubectl")
+NAMES = (
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kwok",
+    "kubectl",
+    # The GitOps evaluators: kstatus (cli-utils, as Flux runs it) and Argo CD's Lua health.
+    "kstatus",
+    "argocd-health",
+)
+#: In `Binaries.gitops_dir`: the Argo CD and Flux CRDs, and Argo CD's install manifest.
+GITOPS_FILES = (
+    "application-crd.yaml",
+    "install.yaml",
+    "kustomize.toolkit.fluxcd.io_kustomizations.yaml",
+    "source.toolkit.fluxcd.io_gitrepositories.yaml",
+)
 #: What `--real-node` adds: the node's programs and the static programs of its images.
 REAL_NODE_NAMES = (
     "kubelet",
@@ -34,6 +51,11 @@ class Binaries:
         """Image archives made from the binaries (the pause image), cached beside them."""
         return self.bin_dir.parent / "images"
 
+    @property
+    def gitops_dir(self) -> Path:
+        """The GitOps tools' CRDs and Argo CD's install manifest (GITOPS_FILES)."""
+        return self.bin_dir.parent / "gitops"
+
 
 def ensure(timeout: float = 3600.0, *, real_node: bool = False) -> Binaries:
     """Run build-binaries.sh (a no-op when its cache is filled) and return the folder.
@@ -49,6 +71,11 @@ def ensure(timeout: float = 3600.0, *, real_node: bool = False) -> Binaries:
     bin_dir = Path(done.stdout.strip().splitlines()[-1])
     wanted = NAMES + (REAL_NODE_NAMES if real_node else ())
     missing = [name for name in wanted if not (bin_dir / name).is_file()]
+    missing += [
+        f"gitops/{name}"
+        for name in GITOPS_FILES
+        if not (bin_dir.parent / "gitops" / name).is_file()
+    ]
     if missing:
         raise RuntimeError(f"{SCRIPT.name} left no {', '.join(missing)} in {bin_dir}")
     return Binaries(bin_dir, time.monotonic() - started, real_node)

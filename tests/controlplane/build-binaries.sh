@@ -11,6 +11,11 @@
 # kube-proxy from the same Kubernetes module, containerd, containerd-shim-runc-v2 and
 # ctr (gomod/containerd), and the static programs of its images (gomod/nodeimages:
 # pause, webserve). runc and the CNI plugins come from Debian packages.
+#
+# For the GitOps tests it always builds kstatus (gomod/kstatus: cli-utils' kstatus, what
+# Flux's health checks run) and argocd-health (gomod/argocd-health: Argo CD's settings
+# reading and Lua health VM), and copies the Argo CD and Flux CRDs and Argo CD's install
+# manifest from the modules pinned in gomod/gitops-crds into <key>/gitops.
 set -euo pipefail
 
 real_node=false
@@ -56,6 +61,25 @@ mkdir -p "$bin"
 
 export CGO_ENABLED=0 GOFLAGS="-mod=mod -trimpath -buildvcs=false"
 
+# The GitOps tools' CRDs and Argo CD's install manifest (its argocd-cm), read from their
+# modules in the module cache.
+gitops_files() {
+  local out="$bin/../gitops"
+  if [[ -d "$out" ]]; then return 0; fi
+  local modules=(github.com/argoproj/argo-cd/v3 github.com/fluxcd/kustomize-controller
+    github.com/fluxcd/source-controller)
+  local argocd kustomize source
+  (cd "$gomod/gitops-crds" && go mod download "${modules[@]}")
+  { read -r argocd; read -r kustomize; read -r source; } < <(cd "$gomod/gitops-crds" &&
+    go list -m -f '{{.Dir}}' "${modules[@]}")
+  rm -rf "$out.tmp" && mkdir -p "$out.tmp"
+  cp "$argocd/manifests/crds/application-crd.yaml" "$argocd/manifests/install.yaml" "$out.tmp/"
+  cp "$kustomize/config/crd/bases/kustomize.toolkit.fluxcd.io_kustomizations.yaml" "$out.tmp/"
+  cp "$source/config/crd/bases/source.toolkit.fluxcd.io_gitrepositories.yaml" "$out.tmp/"
+  chmod -R u+w "$out.tmp" # the module cache is read-only
+  mv "$out.tmp" "$out"
+}
+
 build() { # module-dir output package [ldflags [tags]]
   local dir=$1 out=$2 pkg=$3 flags=${4:-$ldflags} tags=${5:-}
   if [[ -x "$bin/$out" ]]; then return 0; fi
@@ -72,6 +96,9 @@ build() { # module-dir output package [ldflags [tags]]
 {
   build etcd etcd go.etcd.io/etcd/server/v3
   build kwok kwok sigs.k8s.io/kwok/cmd/kwok
+  build kstatus kstatus .
+  build argocd-health argocd-health .
+  gitops_files
   if $real_node; then
     build nodeimages pause ./pause
     build nodeimages webserve ./webserve

@@ -15,9 +15,11 @@ from typing import Literal
 
 from ..api.common import set_condition
 from ..api.release import ModelRef, ModelReleaseSpec, ModelReleaseStatus, RiskStatus, Window
+from ..readiness import standard_conditions
 from . import commands, gates, risk
 from .durations import format_seconds, parse_duration
 from .observations import VersionSnapshot
+from .readiness import readiness
 from .transitions import Event, Step
 
 ResolutionState = Literal["Ready", "Waiting", "Missing", "Rejected", "Failed"]
@@ -157,11 +159,25 @@ def _choose_candidate(step: Step, seen: Observations) -> bool:
     return False
 
 
+#: Phases that end once spec.candidate names no model beyond the stable.
+SETTLING = frozenset({"Pending", "RolledBack", "Failed"})
+
+
 def _settle(step: Step, seen: Observations) -> None:
-    """No candidate to roll out: the stable serves everything once it is ready."""
+    """No candidate to roll out: the stable serves everything once it is ready.
+
+    Also after a rollback or a failure, once spec.candidate names the stable again or
+    nothing (the GitOps way to abort is to revert the commit that named the candidate):
+    what the spec asks for is then reached, and the release must say so rather than stay
+    RolledBack for ever.
+    """
     status = step.status
-    if status.phase == "Pending" and seen.stable_ready:
+    if status.phase in SETTLING and seen.stable_ready:
         assert status.stable is not None
+        if status.candidate is not None:
+            # The rolled-back candidate, already at zero: no longer asked for, its
+            # Deployment goes.
+            step.drop_candidate()
         step.move(
             "settle", "Succeeded", "StableReady", f"{status.stable.version} serves all traffic"
         )
@@ -341,6 +357,9 @@ def _finish(step: Step, seen: Observations) -> None:
             generation=generation,
         )
 
+    status.conditions = standard_conditions(
+        status.conditions, readiness(status), now=now, generation=generation
+    )
     rolling = status.phase in ROLLING
     reason = status.history[-1].reason if status.history else status.phase
     condition("Progressing", "True" if rolling else "False", reason, status.message)

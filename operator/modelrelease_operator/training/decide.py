@@ -15,8 +15,10 @@ from pydantic import ValidationError
 
 from ..api.common import ScoreReference, set_condition, utc_timestamp
 from ..api.training import ArtifactRef, ModelTrainingSpec, ModelTrainingStatus
+from ..readiness import standard_conditions
 from . import gates
 from .jobs import artifact_location, job_name, model_version
+from .readiness import readiness
 
 TERMINAL = frozenset({"Succeeded", "Failed", "Rejected"})
 HEADLINE = {"binary": "roc_auc", "multiclass": "roc_auc", "regression": "rmse"}
@@ -129,6 +131,26 @@ def decide(
     observed: Observation,
     now: datetime,
 ) -> Decision:
+    decision = _walk(spec, status, name=name, generation=generation, observed=observed, now=now)
+    # Also for a training that finished before these conditions existed: its next
+    # look adds them, so GitOps tools see every training the same way.
+    new = decision.status
+    new.conditions = standard_conditions(
+        new.conditions, readiness(new), now=now, generation=generation
+    )
+    return decision
+
+
+def _walk(
+    spec: ModelTrainingSpec,
+    status: ModelTrainingStatus,
+    *,
+    name: str,
+    generation: int | None,
+    observed: Observation,
+    now: datetime,
+) -> Decision:
+    """The new status and what to do: at most one move along the training's life."""
     new = status.model_copy(deep=True)
     new.observed_generation = generation
     decision = Decision(status=new)
@@ -154,7 +176,6 @@ def decide(
     ) -> Decision:
         new.phase, new.message = phase, message
         new.completion_time = new.completion_time or utc_timestamp(now)
-        condition("Ready", phase == "Succeeded", reason, message)
         decision.events.append(Event(event, reason, message))
         return decision
 
@@ -171,7 +192,6 @@ def decide(
         new.phase, new.message = "Pending", "training Job created"
         new.model_version = model_version(spec, name)
         condition("JobCreated", True, "Created", f"Job {new.job_name} created")
-        condition("Ready", False, "Training", "the model is not trained yet")
         decision.create_job = True
         decision.events.append(Event("Normal", "JobCreated", f"created Job {new.job_name}"))
         return decision

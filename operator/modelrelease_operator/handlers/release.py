@@ -233,6 +233,7 @@ def _step(
         decision.status.candidate_weight,
         decision.actions,
         decision.status.gates if decision.checked else None,
+        candidate_ready=candidate_ready if decision.status.candidate else None,
     )
     converge(spec, decision.status, namespace, name, uid)
     for event in decision.events:

@@ -18,6 +18,8 @@ NAMES = (
     # The GitOps evaluators: kstatus (cli-utils, as Flux runs it) and Argo CD's Lua health.
     "kstatus",
     "argocd-health",
+    # The tests of charts/modelrelease.
+    "helm",
 )
 #: In `Binaries.gitops_dir`: the Argo CD and Flux CRDs, and Argo CD's install manifest.
 GITOPS_FILES = (

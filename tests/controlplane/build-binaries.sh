@@ -16,6 +16,8 @@
 # Flux's health checks run) and argocd-health (gomod/argocd-health: Argo CD's settings
 # reading and Lua health VM), and copies the Argo CD and Flux CRDs and Argo CD's install
 # manifest from the modules pinned in gomod/gitops-crds into <key>/gitops.
+#
+# It always builds helm (gomod/helm) too, for the tests of charts/modelrelease.
 set -euo pipefail
 
 real_node=false
@@ -40,6 +42,16 @@ for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
   kube_ldflags+=" -X $pkg.gitVersion=$kube_version -X $pkg.gitMajor=$kube_major"
   kube_ldflags+=" -X $pkg.gitMinor=$kube_minor -X $pkg.gitTreeState=clean"
   kube_ldflags+=" -X $pkg.buildDate=1970-01-01T00:00:00Z"
+done
+
+# helm stamps its version as its Makefile does (`helm version`), and the Kubernetes
+# version that `helm template` and `helm lint` assume from the client-go it is built with.
+helm_version=$(awk '$1 == "require" && $2 == "helm.sh/helm/v3" {print $3}' "$gomod/helm/go.mod")
+helm_kube_minor=$(awk '$1 == "k8s.io/client-go" {print $2}' "$gomod/helm/go.mod" | cut -d. -f2)
+helm_ldflags="$ldflags -X helm.sh/helm/v3/internal/version.version=$helm_version"
+helm_ldflags+=" -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
+for pkg in helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules; do
+  helm_ldflags+=" -X $pkg.k8sVersionMajor=1 -X $pkg.k8sVersionMinor=$helm_kube_minor"
 done
 
 # containerd stamps its version the same way (`containerd --version`, ctr version).
@@ -98,6 +110,7 @@ build() { # module-dir output package [ldflags [tags]]
   build kwok kwok sigs.k8s.io/kwok/cmd/kwok
   build kstatus kstatus .
   build argocd-health argocd-health .
+  build helm helm helm.sh/helm/v3/cmd/helm "$helm_ldflags"
   gitops_files
   if $real_node; then
     build nodeimages pause ./pause

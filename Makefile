@@ -4,8 +4,11 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 EXTRAS := operator,trainer,server,s3,dev
+# Built binaries live outside the checkout, keyed by their pins: every clone reuses them.
+export CONTROLPLANE_CACHE ?= $(HOME)/.cache/modelrelease/controlplane
 
-.PHONY: test lint unit controlplane crds run-example clean host-tools images image-trainer-cuda
+.PHONY: test lint unit controlplane crds run-example clean host-tools images image-trainer-cuda \
+  demo demo-down
 # What the image builds, the container tests and the real node need from Debian
 # (installed when root).
 HOST_PACKAGES := podman buildah debootstrap runc containernetworking-plugins iptables iproute2
@@ -55,6 +58,16 @@ image-trainer-cuda:
 
 unit: $(VENV)/.installed
 	$(PY) -m pytest tests/unit tests/contract tests/trainer
+
+# The product at work: a local cluster with a real node (left running in the
+# background), the operator installed as users install it, two trainings, live traffic,
+# and a release watched stage by stage. SCENARIO=rollback: a drifting candidate.
+SCENARIO ?= promote
+demo: $(VENV)/.installed controlplane host-tools
+	$(PY) -m demo --scenario $(SCENARIO)
+
+demo-down: $(VENV)/.installed
+	$(PY) -m demo down
 
 # Train the example model as a plain process and print its metrics.
 run-example: $(VENV)/.installed

@@ -42,7 +42,49 @@ DISABLED_PLUGINS = (
 )
 
 
-class Containerd:
+class ContainerdClient:
+    """`ctr` against a running containerd: what a node's owner, or a program that only
+    knows its socket (the demo), needs to import images."""
+
+    def __init__(self, bin_dir: Path, socket: Path) -> None:
+        self.bin_dir = bin_dir
+        self.socket = socket
+
+    def ctr(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        argv = [str(self.bin_dir / "ctr"), "--address", str(self.socket), "--namespace", NAMESPACE]
+        return subprocess.run(
+            [*argv, *args], capture_output=True, text=True, timeout=timeout, check=False
+        )
+
+    def import_image(self, archive: Path) -> str:
+        """`ctr images import ARCHIVE` (an OCI layout or `docker save`/`podman save`
+        tar holding one image); returns the image's digest ("sha256:...")."""
+        done = self.ctr("images", "import", str(archive), timeout=300)
+        if done.returncode != 0:
+            raise RuntimeError(f"ctr images import {archive} failed:\n{done.stderr[-2000:]}")
+        # ctr prints each image it saved, then its manifest's (or index's) media type
+        # and digest.
+        pattern = r"^application/\S+\s+(sha256:[0-9a-f]{64})\s*$"
+        digests: set[str] = set(re.findall(pattern, done.stdout, flags=re.MULTILINE))
+        if len(digests) != 1 or not digests <= set(self.images().values()):
+            raise RuntimeError(
+                f"expected one image in {archive}, ctr imported {sorted(digests) or 'none'}:\n"
+                f"{done.stdout[-2000:]}{done.stderr[-2000:]}"
+            )
+        return digests.pop()
+
+    def images(self) -> dict[str, str]:
+        """Every image in the namespace: reference -> digest."""
+        done = self.ctr("images", "list")
+        if done.returncode != 0:
+            raise RuntimeError(f"ctr images list failed:\n{done.stderr[-2000:]}")
+        rows = (line.split() for line in done.stdout.splitlines()[1:])
+        return {row[0]: row[2] for row in rows if len(row) > 2}
+
+    # -- teardown ----------------------------------------------------------------
+
+
+class Containerd(ContainerdClient):
     def __init__(
         self,
         bin_dir: Path,
@@ -53,13 +95,12 @@ class Containerd:
         cni_bin_dir: Path,
         runc: Path,
     ) -> None:
-        self.bin_dir = bin_dir
+        super().__init__(bin_dir, folder / "containerd.sock")
         self.folder = folder
         self.log_file = log_file
         self.cni_conf_dir = cni_conf_dir
         self.cni_bin_dir = cni_bin_dir
         self.runc = runc
-        self.socket = folder / "containerd.sock"
         self.runc_root = folder / "runc"
         self.process: Process | None = None
 
@@ -139,39 +180,6 @@ disabled_plugins = [{disabled}]
 
     def alive(self) -> bool:
         return self.process is not None and self.process.alive()
-
-    def ctr(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        argv = [str(self.bin_dir / "ctr"), "--address", str(self.socket), "--namespace", NAMESPACE]
-        return subprocess.run(
-            [*argv, *args], capture_output=True, text=True, timeout=timeout, check=False
-        )
-
-    def import_image(self, archive: Path) -> str:
-        """`ctr images import ARCHIVE` (an OCI layout or `docker save`/`podman save`
-        tar holding one image); returns the image's digest ("sha256:...")."""
-        done = self.ctr("images", "import", str(archive), timeout=300)
-        if done.returncode != 0:
-            raise RuntimeError(f"ctr images import {archive} failed:\n{done.stderr[-2000:]}")
-        # ctr prints each image it saved, then its manifest's (or index's) media type
-        # and digest.
-        pattern = r"^application/\S+\s+(sha256:[0-9a-f]{64})\s*$"
-        digests: set[str] = set(re.findall(pattern, done.stdout, flags=re.MULTILINE))
-        if len(digests) != 1 or not digests <= set(self.images().values()):
-            raise RuntimeError(
-                f"expected one image in {archive}, ctr imported {sorted(digests) or 'none'}:\n"
-                f"{done.stdout[-2000:]}{done.stderr[-2000:]}"
-            )
-        return digests.pop()
-
-    def images(self) -> dict[str, str]:
-        """Every image in the namespace: reference -> digest."""
-        done = self.ctr("images", "list")
-        if done.returncode != 0:
-            raise RuntimeError(f"ctr images list failed:\n{done.stderr[-2000:]}")
-        rows = (line.split() for line in done.stdout.splitlines()[1:])
-        return {row[0]: row[2] for row in rows if len(row) > 2}
-
-    # -- teardown ----------------------------------------------------------------
 
     def stop(self) -> None:
         """Remove every task through containerd (so the shims exit and clean up after

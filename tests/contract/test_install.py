@@ -65,13 +65,42 @@ def test_dockerfiles_take_their_base_as_a_build_argument() -> None:
         assert "ARG BASE=python:3.11-slim-bookworm\nFROM ${BASE}\n" in text, dockerfile
 
 
+def selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    """A Kubernetes label selector (matchLabels and matchExpressions) against labels."""
+    if any(labels.get(key) != value for key, value in selector.get("matchLabels", {}).items()):
+        return False
+    for requirement in selector.get("matchExpressions", []):
+        key, values = requirement["key"], requirement.get("values", [])
+        matched = {
+            "In": key in labels and labels[key] in values,
+            "NotIn": key not in labels or labels[key] not in values,
+            "Exists": key in labels,
+            "DoesNotExist": key not in labels,
+        }[requirement["operator"]]
+        if not matched:
+            return False
+    return True
+
+
 def test_releases_name_trainings_the_examples_create() -> None:
     trainings = of_kind("ModelTraining")
     for release in of_kind("ModelRelease").values():
+        model = release["spec"]["modelName"]
         for side in ("stable", "candidate"):
-            name = release["spec"][side]["training"]
+            source = release["spec"][side]
+            if "fromTrainings" in source:
+                # A selector names no training: at least one example must be one it follows.
+                followed = [
+                    name
+                    for name, training in trainings.items()
+                    if training["spec"]["modelName"] == model
+                    and selects(source["fromTrainings"], training["metadata"].get("labels", {}))
+                ]
+                assert followed, f"{side}.fromTrainings selects no example ModelTraining"
+                continue
+            name = source["training"]
             assert name in trainings, f"{side} {name} is no example ModelTraining"
-            assert trainings[name]["spec"]["modelName"] == release["spec"]["modelName"]
+            assert trainings[name]["spec"]["modelName"] == model
 
 
 def test_secrets_and_claims_the_examples_name_exist() -> None:

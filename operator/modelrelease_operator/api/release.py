@@ -10,6 +10,7 @@ from pydantic import Field, model_validator
 from .common import ApiModel, ScoreReference, cel, preserve_unknown
 from .crdgen import CrdInfo
 from .release_status import (
+    CandidateSelection,
     GateStatus,
     HistoryEntry,
     LastCommand,
@@ -27,6 +28,7 @@ from .training import GATE_METRICS, QUANTITY
 RouterType = Literal["replicas", "gateway-api"]
 ProviderType = Literal["scrape", "prometheus"]
 InconclusivePolicy = Literal["Wait", "Pause", "Rollback"]
+CandidatePolicy = Literal["Queue", "Replace"]
 Command = Literal["promote", "promote-full", "pause", "resume", "abort", "retry"]
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
@@ -35,23 +37,47 @@ DURATION = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
 DIGEST = r"^(sha256:)?[0-9a-f]{64}$"
 
 
+class LabelSelectorRequirement(ApiModel):
+    """One matchExpressions entry of a Kubernetes label selector."""
+
+    key: str = Field(min_length=1, max_length=317)
+    operator: Literal["In", "NotIn", "Exists", "DoesNotExist"]
+    values: list[str] = Field(default_factory=list, max_length=64)
+
+
+class LabelSelector(ApiModel):
+    """A standard Kubernetes label selector (matchLabels and matchExpressions, ANDed)."""
+
+    match_labels: dict[str, str] = Field(default_factory=dict)
+    match_expressions: list[LabelSelectorRequirement] = Field(default_factory=list, max_length=16)
+
+
 class ModelSource(ApiModel):
     """Where a model comes from: a ModelTraining, or an artifact named directly."""
 
     model_config = ApiModel.model_config | {
         "json_schema_extra": cel(
             (
-                "has(self.training) != (has(self.artifactUri) || has(self.digest))",
-                "spec.candidate/spec.stable: set either training or artifactUri with digest, "
-                "not both",
+                "(has(self.training) ? 1 : 0) + (has(self.artifactUri) || has(self.digest) "
+                "? 1 : 0) + (has(self.fromTrainings) ? 1 : 0) == 1",
+                "spec.candidate/spec.stable: set either training, artifactUri with digest, "
+                "or fromTrainings (exactly one)",
             ),
             (
                 "has(self.artifactUri) == has(self.digest)",
                 "spec.candidate/spec.stable: artifactUri and digest go together",
             ),
             (
-                "has(self.training) || has(self.version)",
+                "has(self.training) || has(self.fromTrainings) || has(self.version)",
                 "spec.candidate/spec.stable: an artifact source needs a version",
+            ),
+            (
+                "!has(self.policy) || has(self.fromTrainings)",
+                "spec.candidate.policy: applies only with fromTrainings",
+            ),
+            (
+                "!has(self.fromTrainings) || !has(self.version)",
+                "spec.candidate.version: each training brings its own version with fromTrainings",
             ),
         )
     }
@@ -82,16 +108,38 @@ class ModelSource(ApiModel):
         json_schema_extra=preserve_unknown(),
         description="Offline metrics of an artifact source, for the risk check.",
     )
+    from_trainings: LabelSelector | None = Field(
+        None,
+        description="spec.candidate only: the newest ModelTraining in this namespace with "
+        "the release's modelName, matching this selector, that Succeeded (passed its quality "
+        "gate) and is newer than the stable becomes the candidate by itself.",
+    )
+    policy: CandidatePolicy | None = Field(
+        None,
+        description="With fromTrainings, a newer passing training during a rollout: Queue "
+        "(default; rolled out once this rollout ends) or Replace (the running candidate goes "
+        "back to zero weight and the new one starts at stage 1).",
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> ModelSource:
         # The same rules as the CEL above, for objects built in Python.
-        if (self.training is None) == (self.artifact_uri is None and self.digest is None):
-            raise ValueError("set either training or artifactUri with digest, not both")
+        artifact = self.artifact_uri is not None or self.digest is not None
+        chosen = [self.training is not None, artifact, self.from_trainings is not None]
+        if chosen.count(True) != 1:
+            raise ValueError(
+                "set either training, artifactUri with digest, or fromTrainings (exactly one)"
+            )
         if (self.artifact_uri is None) != (self.digest is None):
             raise ValueError("artifactUri and digest go together")
-        if self.training is None and self.version is None:
+        if artifact and self.version is None:
             raise ValueError("an artifact source needs a version")
+        if self.policy is not None and self.from_trainings is None:
+            raise ValueError("spec.candidate.policy: applies only with fromTrainings")
+        if self.from_trainings is not None and self.version is not None:
+            raise ValueError(
+                "spec.candidate.version: each training brings its own version with fromTrainings"
+            )
         return self
 
 
@@ -386,6 +434,10 @@ class ModelReleaseSpec(ApiModel):
                 "has(self.candidate) || has(self.stable)",
                 "spec.candidate (or spec.stable) is required",
             ),
+            (
+                "!has(self.stable) || !has(self.stable.fromTrainings)",
+                "spec.stable.fromTrainings: only spec.candidate can follow trainings",
+            ),
         )
     }
 
@@ -396,7 +448,9 @@ class ModelReleaseSpec(ApiModel):
         "serves nothing yet; afterwards status.stable is the production model.",
     )
     candidate: ModelSource | None = Field(
-        None, description="The model to move into production; changing it starts a rollout."
+        None,
+        description="The model to move into production; changing it starts a rollout. "
+        "fromTrainings follows the newest passing ModelTraining instead of naming one.",
     )
     serving: Serving = Field(default_factory=Serving)
     router: Router = Field(default_factory=Router)
@@ -435,6 +489,8 @@ class ModelReleaseSpec(ApiModel):
             )
         if self.candidate is None and self.stable is None:
             raise ValueError("spec.candidate (or spec.stable) is required")
+        if self.stable is not None and self.stable.from_trainings is not None:
+            raise ValueError("spec.stable.fromTrainings: only spec.candidate can follow trainings")
         return self
 
 
@@ -464,8 +520,10 @@ CRD_INFO = _crd_info()
 
 __all__ = [
     "CRD_INFO",
+    "CandidateSelection",
     "GateStatus",
     "HistoryEntry",
+    "LabelSelector",
     "LastCommand",
     "ModelRef",
     "ModelReleaseSpec",

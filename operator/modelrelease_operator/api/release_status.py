@@ -77,6 +77,28 @@ class RiskStatus(ApiModel):
     message: str
 
 
+class SkippedTraining(ApiModel):
+    name: str
+    reason: str
+
+
+#: Skipped trainings kept in status.candidateSelection (newest first): enough to see why
+#: the latest commits did not ship, without a status that grows with every training.
+SKIPPED_LIMIT = 5
+
+
+class CandidateSelection(ApiModel):
+    """Which ModelTraining spec.candidate.fromTrainings chose, and why not the others."""
+
+    chosen: str | None = Field(None, description="The training that is the candidate now.")
+    reason: str = ""
+    skipped: list[SkippedTraining] = Field(
+        default_factory=list,
+        max_length=SKIPPED_LIMIT,
+        description="Newer or matching trainings not chosen, newest first, with the reason.",
+    )
+
+
 class ModelReleaseStatus(ApiModel):
     """Where the release is; enough to resume after a restart without acting twice."""
 
@@ -115,4 +137,7 @@ class ModelReleaseStatus(ApiModel):
     risk: RiskStatus | None = None
     history: list[HistoryEntry] = Field(default_factory=list)
     last_command: LastCommand | None = None
+    candidate_selection: CandidateSelection | None = Field(
+        None, description="spec.candidate.fromTrainings: the training chosen and why."
+    )
     conditions: list[Condition] = Field(default_factory=list)

@@ -2,7 +2,9 @@
 
 Each release is looked at on a tick of its analysis interval (at most every 5 s, so
 commands and readiness are acted on quickly), from one loop for all releases; changes to
-the release and to its Deployments reconcile at once too. Status is written before the
+the release and to its Deployments reconcile at once too. ModelTrainings that
+spec.candidate.fromTrainings follows are listed on that tick: a new or finished training
+is acted on within the analysis interval, with no watch of its own. Status is written before the
 cluster is changed, and the cluster is always rebuilt from status, so an operator killed
 at any point resumes where it was.
 """
@@ -22,11 +24,11 @@ from pydantic import ValidationError
 
 from .. import events, kube, labels
 from ..api import GROUP, VERSION
-from ..api.release import ModelReleaseSpec, ModelReleaseStatus
+from ..api.release import CandidateSelection, ModelReleaseSpec, ModelReleaseStatus
 from ..config import from_environment
-from ..release import routing
+from ..release import candidates, routing
 from ..release.commands import COMMAND_ANNOTATION
-from ..release.decide import Decision, Observations, decide
+from ..release.decide import Decision, Observations, Resolution, decide
 from ..release.patches import merge_patch
 from . import release_metrics, release_world
 from .resync import Logger, every
@@ -185,6 +187,21 @@ def reconcile(namespace: str, name: str, logger: Logger) -> ModelReleaseSpec | N
         return spec
 
 
+def _candidate(
+    spec: ModelReleaseSpec, status: ModelReleaseStatus, namespace: str
+) -> tuple[Resolution | None, CandidateSelection | None]:
+    """spec.candidate as a model: the training or artifact it names, or the one
+    fromTrainings chooses now among the trainings its selector lists."""
+    source = spec.candidate
+    if source is None or source.from_trainings is None:
+        return release_world.resolve(source, namespace, status), None
+    listed = release_world.trainings(source, namespace)
+    stable = status.stable.training if status.stable else None
+    created = release_world.training_created(stable, namespace, listed)
+    choice = candidates.choose(spec, status, listed, created)
+    return release_world.with_reference(choice.resolution, status), choice.selection
+
+
 def _step(
     body: dict[str, Any],
     spec: ModelReleaseSpec,
@@ -197,8 +214,10 @@ def _step(
     now = datetime.now(UTC)
     command = _take_command(body, namespace, name)
     stable_ready, candidate_ready = release_world.readiness(spec, status, namespace, name)
+    candidate, selection = _candidate(spec, status, namespace)
     observed = Observations(
-        candidate=release_world.resolve(spec.candidate, namespace, status),
+        candidate=candidate,
+        selection=selection,
         stable_source=release_world.resolve(spec.stable, namespace, status)
         if status.stable is None
         else None,

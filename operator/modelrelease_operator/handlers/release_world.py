@@ -11,8 +11,9 @@ import logging
 import urllib.parse
 import urllib.request
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import kubernetes
 
@@ -25,7 +26,7 @@ from ..api.release import (
     ModelSource,
     ScoreReference,
 )
-from ..release import promql, routing
+from ..release import candidates, promql, routing
 from ..release.decide import MetricsRead, Resolution
 from ..release.durations import parse_duration
 from ..release.observations import parse_exposition
@@ -119,6 +120,43 @@ def resolve(
         reference=found.get("scoreReference"),
     )
     return Resolution("Ready", _with_reference(ref, known), f"ModelTraining {source.training}")
+
+
+def with_reference(found: Resolution | None, status: ModelReleaseStatus) -> Resolution | None:
+    """A chosen model with its score reference (kept in status, or read once)."""
+    if found is None or found.ref is None:
+        return found
+    known = [status.stable, status.candidate, status.previous]
+    return Resolution(found.state, _with_reference(found.ref, known), found.message)
+
+
+def trainings(source: ModelSource, namespace: str) -> list[candidates.TrainingSeen]:
+    """The ModelTrainings in the namespace that spec.candidate.fromTrainings selects."""
+    assert source.from_trainings is not None
+    listing = kube.custom().list_namespaced_custom_object(
+        GROUP,
+        VERSION,
+        namespace,
+        TRAININGS,
+        label_selector=candidates.selector_string(source.from_trainings),
+    )
+    items = cast(dict[str, Any], listing).get("items", [])
+    return [candidates.seen_from_object(item) for item in items]
+
+
+def training_created(
+    name: str | None, namespace: str, listed: list[candidates.TrainingSeen]
+) -> datetime | None:
+    """When the stable's training was created (None: not from a training, or deleted)."""
+    if name is None:
+        return None
+    for training in listed:
+        if training.name == name:
+            return training.created
+    found = kube.get_or_none(
+        kube.custom().get_namespaced_custom_object, GROUP, VERSION, namespace, TRAININGS, name
+    )
+    return None if found is None else candidates.seen_from_object(found).created
 
 
 def _deployment_ready(found: Mapping[str, Any] | None, desired: int) -> bool:

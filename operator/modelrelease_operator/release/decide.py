@@ -14,7 +14,14 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from ..api.common import set_condition
-from ..api.release import ModelRef, ModelReleaseSpec, ModelReleaseStatus, RiskStatus, Window
+from ..api.release import (
+    CandidateSelection,
+    ModelRef,
+    ModelReleaseSpec,
+    ModelReleaseStatus,
+    RiskStatus,
+    Window,
+)
 from ..readiness import standard_conditions
 from . import commands, gates, risk
 from .durations import format_seconds, parse_duration
@@ -57,6 +64,8 @@ class Observations:
     candidate_ready: bool = False
     metrics: MetricsRead | None = None
     command: str | None = None
+    #: spec.candidate.fromTrainings: which training `candidate` is and why (`candidates`).
+    selection: CandidateSelection | None = None
 
 
 @dataclass
@@ -82,6 +91,7 @@ def decide(
 ) -> Decision:
     step = Step(spec, status.model_copy(deep=True), now)
     step.status.observed_generation = generation
+    step.status.candidate_selection = observations.selection
     checked = False
     if observations.command:
         commands.apply(step, observations.command)

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 from modelrelease_operator.api.release import (
+    CandidateSelection,
     ModelRef,
     ModelReleaseSpec,
     ModelReleaseStatus,
@@ -158,6 +159,8 @@ class Simulation:
     now: datetime = NOW
     rps: float = 20.0
     candidate: Resolution | None = field(default_factory=lambda: ready(V2))
+    #: spec.candidate.fromTrainings: what chose `candidate` (see test_candidates).
+    selection: CandidateSelection | None = None
     candidate_ready: bool = True
     phases: list[str] = field(default_factory=list)
     decisions: list[Decision] = field(default_factory=list)
@@ -179,6 +182,7 @@ class Simulation:
             candidate_ready=self.candidate_ready,
             metrics=self.traffic.read(),
             command=command,
+            selection=self.selection,
         )
         decision = decide(self.spec, self.status, observed, self.now, generation=1)
         self.status = decision.status

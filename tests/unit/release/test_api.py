@@ -38,6 +38,18 @@ def test_defaults_work_with_the_serving_image() -> None:
         ),
         ({"analysis": {"provider": {"type": "prometheus"}}}, "prometheus is required"),
         ({"candidate": None}, "is required"),
+        ({"candidate": {"training": "t", "fromTrainings": {}}}, "exactly one"),
+        ({"candidate": {"training": "t", "policy": "Replace"}}, "policy: applies only"),
+        ({"candidate": {"fromTrainings": {}, "version": "v9"}}, "spec.candidate.version"),
+        ({"stable": {"fromTrainings": {}}}, "spec.stable.fromTrainings"),
+        (
+            {
+                "candidate": {
+                    "fromTrainings": {"matchExpressions": [{"key": "a", "operator": "Is"}]}
+                }
+            },
+            "operator",
+        ),
     ],
 )
 def test_invalid_specs_are_refused_naming_the_field(change: dict[str, Any], message: str) -> None:
@@ -69,3 +81,37 @@ def test_crd_has_the_columns_and_rules() -> None:
     messages += [r["message"] for r in spec["properties"]["stages"]["x-kubernetes-validations"]]
     assert any("custom PromQL gates" in m for m in messages)
     assert any("strictly increase" in m for m in messages)
+
+
+def test_a_candidate_may_follow_trainings_by_label_selector() -> None:
+    spec = ModelReleaseSpec.model_validate(
+        {
+            **BASE,
+            "candidate": {
+                "fromTrainings": {
+                    "matchLabels": {"app.kubernetes.io/part-of": "loan-default"},
+                    "matchExpressions": [{"key": "experiment", "operator": "DoesNotExist"}],
+                },
+                "policy": "Replace",
+            },
+        }
+    )
+    assert spec.candidate is not None and spec.candidate.from_trainings is not None
+    assert spec.candidate.policy == "Replace"
+    assert spec.candidate.from_trainings.match_expressions[0].operator == "DoesNotExist"
+
+
+def test_crd_says_which_candidate_forms_go_together() -> None:
+    crd = yaml.safe_load(CRD.read_text())
+    spec = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    candidate = spec["properties"]["candidate"]
+    messages = [r["message"] for r in candidate["x-kubernetes-validations"]]
+    assert any("or fromTrainings (exactly one)" in m for m in messages)
+    assert any(m.startswith("spec.candidate.policy") for m in messages)
+    assert set(candidate["properties"]["policy"]["enum"]) == {"Queue", "Replace"}
+    selector = candidate["properties"]["fromTrainings"]["properties"]
+    assert {"matchLabels", "matchExpressions"} <= set(selector)
+    status = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]
+    assert {"chosen", "reason", "skipped"} <= set(
+        status["properties"]["candidateSelection"]["properties"]
+    )

@@ -93,14 +93,16 @@ def test_a_new_passing_training_alone_starts_a_rollout_and_a_rejected_one_does_n
     # A Rejected training changes nothing, and the release says why.
     trainings.create(labelled("gitops-weak", roc_auc=0.61))
     trainings.wait_phase("gitops-weak", "Rejected")
-    skipped = wait.until(
-        lambda: {
-            s["name"]: s["reason"]
-            for s in releases.status().get("candidateSelection", {}).get("skipped", [])
-        }.get("gitops-weak"),
-        what="status.candidateSelection to say why gitops-weak was not chosen",
+
+    # A tick may first see it still Pending ("not finished"): wait for the final reason.
+    def weak_reason() -> str:
+        skipped = releases.status().get("candidateSelection", {}).get("skipped", [])
+        return str({s["name"]: s["reason"] for s in skipped}.get("gitops-weak", ""))
+
+    wait.until(
+        lambda: weak_reason().startswith("Rejected by its quality gate"),
+        what="status.candidateSelection to say gitops-weak was Rejected by its quality gate",
     )
-    assert skipped.startswith("Rejected by its quality gate")
     status = releases.status()
     assert status["phase"] == "Succeeded" and "candidate" not in status
     assert status["stable"]["training"] == "gitops-v1"

@@ -134,7 +134,13 @@ class Trainings:
         found = self.core.list_namespaced_event(
             self.namespace, field_selector=f"involvedObject.name={name}"
         )
-        return [e.reason for e in sorted(found.items, key=lambda e: e.metadata.creation_timestamp)]
+
+        # Timestamps have whole seconds; within one second etcd's revision, which every
+        # create increases, gives the order.
+        def created(event: Any) -> tuple[Any, int]:
+            return event.metadata.creation_timestamp, int(event.metadata.resource_version)
+
+        return [e.reason for e in sorted(found.items, key=created)]
 
     def wait_pod(self, name: str, phase: str) -> Any:
         return self.wait.until(

@@ -74,10 +74,20 @@ def _must_beat(gate: QualityGate, metrics: dict[str, Any], baseline: Baseline | 
 
     if baseline is None or not baseline.release_found:
         return result(0.0, False, f"release {rule.release} not found: cannot compare")
-    stable = _number(baseline.metrics or {}, rule.metric) if baseline.metrics else None
-    if baseline.version is None or stable is None:
+    if baseline.version is None:
         # The release's first model has nothing to beat.
-        return result(0.0, True, f"release {rule.release} serves no model with {rule.metric} yet")
+        return result(0.0, True, f"release {rule.release} serves no model yet")
+    stable = _number(baseline.metrics or {}, rule.metric)
+    if stable is None:
+        # A model is served but its metric is unknown (an artifact stable without
+        # spec.stable.metrics, or its training is gone): passing would ship a model that
+        # was never compared.
+        return result(
+            0.0,
+            False,
+            f"stable {baseline.version} of release {rule.release} has no {rule.metric} to "
+            "beat: give spec.stable.metrics on the release, or remove mustBeat",
+        )
     bound = stable - rule.margin if lower else stable + rule.margin
     if value is None:
         return result(bound, False, f"{rule.metric} was not reported")

@@ -54,3 +54,11 @@ def test_must_beat_with_missing_release_fails_and_first_model_passes() -> None:
     assert not missing.passed and "not found" in missing.message
     [first] = evaluate(rule, METRICS, Baseline(release_found=True))
     assert first.passed and "serves no model" in first.message
+
+
+def test_must_beat_rejects_when_the_served_model_has_no_such_metric() -> None:
+    rule = gate(mustBeat={"release": "loan", "metric": "roc_auc"})
+    for metrics in (None, {}, {"accuracy": 0.9}, {"roc_auc": "n/a"}):
+        [result] = evaluate(rule, METRICS, Baseline(True, "v1", metrics))
+        assert not result.passed
+        assert "stable v1 of release loan has no roc_auc to beat" in result.message

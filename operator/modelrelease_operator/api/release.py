@@ -9,6 +9,8 @@ from pydantic import Field, model_validator
 
 from .common import ApiModel, ScoreReference, cel, preserve_unknown
 from .crdgen import CrdInfo
+from .release_gates import DURATION, AccuracyGate, DriftGate, ErrorRateGate, LatencyGate
+from .release_loop import Monitoring, Retraining
 from .release_status import (
     CandidateSelection,
     GateStatus,
@@ -29,11 +31,9 @@ RouterType = Literal["replicas", "gateway-api"]
 ProviderType = Literal["scrape", "prometheus"]
 InconclusivePolicy = Literal["Wait", "Pause", "Rollback"]
 CandidatePolicy = Literal["Queue", "Replace"]
-Command = Literal["promote", "promote-full", "pause", "resume", "abort", "retry"]
+Command = Literal["promote", "promote-full", "pause", "resume", "abort", "retry", "retrain"]
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-#: Go-style durations, as Argo Rollouts and Flagger write them: 30s, 5m, 1h30m, 1.5m.
-DURATION = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
 DIGEST = r"^(sha256:)?[0-9a-f]{64}$"
 
 
@@ -262,30 +262,6 @@ def _stages() -> list[Stage]:
     return [Stage(weight=w) for w in (10, 25, 50, 100)]
 
 
-class ErrorRateGate(ApiModel):
-    max: float = Field(ge=0, le=1, description="Highest share of failed requests (0.01 = 1%).")
-    include_client_errors: bool = Field(
-        False, description="Count 4xx answers too (by default only 5xx count as errors)."
-    )
-
-
-class LatencyGate(ApiModel):
-    max_seconds: float = Field(gt=0)
-    quantile: float = Field(0.99, gt=0, lt=1)
-
-
-class DriftGate(ApiModel):
-    max_psi: float = Field(
-        gt=0, description="Population stability index against reference.json (0.2: a shift)."
-    )
-    min_predictions: int = Field(200, ge=1)
-
-
-class AccuracyGate(ApiModel):
-    min: float = Field(ge=0, le=1)
-    min_feedback: int = Field(100, ge=1, description="Labels needed before judging.")
-
-
 class RelativeErrorRateGate(ApiModel):
     alpha: float = Field(
         0.05, gt=0, lt=1, description="Significance of the one-sided two-proportion z-test."
@@ -438,6 +414,12 @@ class ModelReleaseSpec(ApiModel):
                 "!has(self.stable) || !has(self.stable.fromTrainings)",
                 "spec.stable.fromTrainings: only spec.candidate can follow trainings",
             ),
+            (
+                "!has(self.retraining) || (has(self.candidate) && "
+                "has(self.candidate.fromTrainings))",
+                "spec.retraining: needs spec.candidate.fromTrainings, which rolls out what "
+                "retraining creates",
+            ),
         )
     }
 
@@ -475,6 +457,16 @@ class ModelReleaseSpec(ApiModel):
         pattern=DURATION,
         description="A candidate not ready this long after it was deployed fails the release.",
     )
+    monitoring: Monitoring | None = Field(
+        None,
+        description="Keep judging the stable in production once no rollout runs; failing "
+        "checks make the release Degraded.",
+    )
+    retraining: Retraining | None = Field(
+        None,
+        description="Create ModelTrainings (on Degraded, on a schedule, on the retrain "
+        "command) that spec.candidate.fromTrainings then rolls out.",
+    )
     paused: bool = Field(False, description="Hold the rollout where it is (gates still judge).")
     history_limit: int = Field(20, ge=1, le=100, description="Entries kept in status.history.")
 
@@ -491,6 +483,13 @@ class ModelReleaseSpec(ApiModel):
             raise ValueError("spec.candidate (or spec.stable) is required")
         if self.stable is not None and self.stable.from_trainings is not None:
             raise ValueError("spec.stable.fromTrainings: only spec.candidate can follow trainings")
+        if self.retraining is not None and (
+            self.candidate is None or self.candidate.from_trainings is None
+        ):
+            raise ValueError(
+                "spec.retraining: needs spec.candidate.fromTrainings, which rolls out what "
+                "retraining creates"
+            )
         return self
 
 
@@ -510,6 +509,8 @@ def _crd_info() -> CrdInfo:
             {"name": "Weight", "type": "integer", "jsonPath": ".status.candidateWeight"},
             {"name": "Stable", "type": "string", "jsonPath": ".status.stableVersion"},
             {"name": "Candidate", "type": "string", "jsonPath": ".status.candidateVersion"},
+            {"name": "Health", "type": "string", "jsonPath": ".status.health"},
+            {"name": "Retraining", "type": "string", "jsonPath": ".status.retraining.current.name"},
             {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
         ],
     )

@@ -99,6 +99,60 @@ class CandidateSelection(ApiModel):
     )
 
 
+class MonitoringCheckpoint(ApiModel):
+    """The stable's cumulative counters at one moment: the start of later windows."""
+
+    at: str
+    counts: VersionCounts = Field(default_factory=VersionCounts)
+
+
+Health = Literal["Healthy", "Degraded", "Unknown"]
+
+
+class MonitoringStatus(ApiModel):
+    """spec.monitoring's view of the stable, kept across restarts."""
+
+    version: str = Field(description="The stable version these checks judge.")
+    checkpoints: list[MonitoringCheckpoint] = Field(
+        default_factory=list, max_length=16, description="Window starts, oldest first."
+    )
+    last_check_at: str | None = None
+    failed_checks: int = Field(0, description="Consecutive failed checks.")
+    degraded: bool = False
+    degraded_since: str | None = None
+    gates: list[GateStatus] = Field(default_factory=list)
+    failed_gate: GateStatus | None = Field(None, description="The gate that degraded it.")
+
+
+RetrainingTrigger = Literal["Degraded", "Schedule", "Command"]
+
+
+class RetrainingRecord(ApiModel):
+    """One ModelTraining that spec.retraining created."""
+
+    name: str
+    trigger: RetrainingTrigger
+    reason: str = ""
+    created_at: str
+    dataset_uri: str
+    phase: str = Field(
+        "Creating", description="Creating, then the training's phase as last seen, or Deleted."
+    )
+    message: str = ""
+
+
+class RetrainingStatus(ApiModel):
+    sequence: int = Field(0, description="The number of the last retraining created.")
+    current: RetrainingRecord | None = Field(None, description="The retraining in flight.")
+    last_ended_at: str | None = None
+    schedule_checked_at: str | None = Field(
+        None, description="Schedule slots up to this time have been acted on."
+    )
+    history: list[RetrainingRecord] = Field(
+        default_factory=list, description="Ended retrainings, oldest first."
+    )
+
+
 class ModelReleaseStatus(ApiModel):
     """Where the release is; enough to resume after a restart without acting twice."""
 
@@ -140,4 +194,9 @@ class ModelReleaseStatus(ApiModel):
     candidate_selection: CandidateSelection | None = Field(
         None, description="spec.candidate.fromTrainings: the training chosen and why."
     )
+    health: Health | None = Field(
+        None, description="spec.monitoring's verdict on the stable, for kubectl get."
+    )
+    monitoring: MonitoringStatus | None = None
+    retraining: RetrainingStatus | None = None
     conditions: list[Condition] = Field(default_factory=list)

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from ..release.commands import COMMAND_ANNOTATION, COMMANDS, ROLLING
 
-Command = Literal["promote", "promote-full", "pause", "resume", "abort", "retry"]
+Command = Literal["promote", "promote-full", "pause", "resume", "abort", "retry", "retrain"]
 Body = Mapping[str, Any]
 
 FINISHED = frozenset({"Succeeded", "RolledBack", "Failed"})
@@ -64,6 +64,13 @@ def plan(command: str, release: Body, *, spec: bool = False) -> Send | Refused:
             f"{name} already has a command waiting for the operator: {waiting!r}; "
             f"remove it with `kubectl annotate mr {name} {COMMAND_ANNOTATION}-` to send another"
         )
+    if command == "retrain":
+        if not (release.get("spec") or {}).get("retraining"):
+            return Refused(f"{name} has no spec.retraining: nothing to retrain with")
+        current = ((status.get("retraining") or {}).get("current") or {}).get("name")
+        if current:
+            return Refused(f"{current} is still in flight: one retraining at a time")
+        return Annotate(command)
     if command == "retry":
         if phase not in {"RolledBack", "Failed"}:
             return Refused(f"nothing to retry: {name} is {phase} (retry follows a rollback)")

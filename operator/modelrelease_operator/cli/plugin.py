@@ -33,6 +33,7 @@ HELP = {
     "resume": "continue a paused rollout (also past a stage's pause)",
     "abort": "roll back now: all traffic back on stable",
     "retry": "try a rolled-back or failed candidate again",
+    "retrain": "create a ModelTraining from spec.retraining now",
 }
 
 

@@ -26,7 +26,7 @@ from .. import events, kube, labels
 from ..api import GROUP, VERSION
 from ..api.release import CandidateSelection, ModelReleaseSpec, ModelReleaseStatus
 from ..config import from_environment
-from ..release import candidates, routing
+from ..release import candidates, retraining, routing
 from ..release.commands import COMMAND_ANNOTATION
 from ..release.decide import Decision, Observations, Resolution, decide
 from ..release.patches import merge_patch
@@ -156,6 +156,38 @@ def converge(
     _prune(desired, namespace, name, uid)
 
 
+def _create_retraining(
+    spec: ModelReleaseSpec,
+    status: ModelReleaseStatus,
+    namespace: str,
+    name: str,
+    uid: str,
+    body: dict[str, Any],
+) -> None:
+    """Create the ModelTraining that status.retraining.current decided, once."""
+    current = status.retraining.current if status.retraining else None
+    if current is None or current.phase != "Creating" or spec.retraining is None:
+        return
+    manifest = retraining.manifest(spec, current, release=name, namespace=namespace, uid=uid)
+    try:
+        kube.custom().create_namespaced_custom_object(
+            GROUP, VERSION, namespace, release_world.TRAININGS, manifest
+        )
+    except kubernetes.client.ApiException as error:
+        if error.status == 409:  # created on an earlier tick that died before its status
+            return
+        if 400 <= error.status < 500:
+            # The API server refused the template: say so where users look, retry later.
+            events.post(
+                body,
+                type="Warning",
+                reason="RetrainingRefused",
+                message=f"cannot create ModelTraining {current.name}: {error.body}"[:1000],
+            )
+            return
+        raise
+
+
 def _window_seconds(status: ModelReleaseStatus, now: datetime) -> float:
     if status.window is None:
         return 0.0
@@ -225,6 +257,8 @@ def _step(
         candidate_ready=candidate_ready,
         metrics=release_world.metrics(spec, status, namespace, name, _window_seconds(status, now)),
         command=command,
+        retraining=release_world.retraining_seen(status, namespace),
+        name=name,
     )
     decision = decide(spec, status, observed, now, body["metadata"].get("generation"))
     written = {k: v for k, v in (body.get("status") or {}).items() if k != "kopf"}
@@ -253,8 +287,10 @@ def _step(
         decision.actions,
         decision.status.gates if decision.checked else None,
         candidate_ready=candidate_ready if decision.status.candidate else None,
+        degraded=None if spec.monitoring is None else decision.status.health == "Degraded",
     )
     converge(spec, decision.status, namespace, name, uid)
+    _create_retraining(spec, decision.status, namespace, name, uid, body)
     for event in decision.events:
         events.post(body, type=event.type, reason=event.reason, message=event.message)
         logger.info("%s/%s: %s: %s", namespace, name, event.reason, event.message)

@@ -53,6 +53,12 @@ CANDIDATE_READY = Gauge(
     "absent when there is no candidate.",
     ["namespace", "release"],
 )
+RELEASE_DEGRADED = Gauge(
+    "modelrelease_operator_release_degraded",
+    "1 while spec.monitoring finds the stable Degraded, 0 while it does not; absent "
+    "without monitoring.",
+    ["namespace", "release"],
+)
 RECONCILE_SECONDS = Histogram(
     "modelrelease_operator_reconcile_seconds",
     "Time to read, decide, write status and apply, per reconcile.",
@@ -88,6 +94,7 @@ def record(
     gates: list[GateStatus] | None,
     *,
     candidate_ready: bool | None = None,
+    degraded: bool | None = None,
 ) -> None:
     """Update the gauges from a release's new status and count what was done.
 
@@ -116,6 +123,10 @@ def record(
             _remove(CANDIDATE_READY, namespace, release)
         else:
             CANDIDATE_READY.labels(namespace=namespace, release=release).set(int(candidate_ready))
+        if degraded is None:
+            _remove(RELEASE_DEGRADED, namespace, release)
+        else:
+            RELEASE_DEGRADED.labels(namespace=namespace, release=release).set(int(degraded))
         if _NEW_ROLLOUT.intersection(actions):
             _set_gates(namespace, release, [])
         if gates is not None:
@@ -152,6 +163,7 @@ def _forget(namespace: str, release: str) -> None:
         _remove(RELEASE_PHASE, namespace, release, name)
     _remove(CANDIDATE_WEIGHT, namespace, release)
     _remove(CANDIDATE_READY, namespace, release)
+    _remove(RELEASE_DEGRADED, namespace, release)
     _set_gates(namespace, release, [])
 
 

@@ -30,7 +30,6 @@ from typing import Any
 
 from ..api.release import (
     CandidateSelection,
-    LabelSelector,
     ModelRef,
     ModelReleaseSpec,
     ModelReleaseStatus,
@@ -57,24 +56,6 @@ class Choice:
     #: What spec.candidate resolves to now; None: nothing to roll out.
     resolution: Resolution | None
     selection: CandidateSelection
-
-
-def selector_string(selector: LabelSelector) -> str:
-    """The selector as the API's `labelSelector` query, e.g. matchLabels {team: risk} and
-    {key: track, operator: NotIn, values: [canary]} → "team=risk,track notin (canary)".
-    An empty selector is "" and matches every training (of the release's modelName)."""
-    terms = [f"{key}={value}" for key, value in sorted(selector.match_labels.items())]
-    for requirement in selector.match_expressions:
-        values = ",".join(requirement.values)
-        terms.append(
-            {
-                "In": f"{requirement.key} in ({values})",
-                "NotIn": f"{requirement.key} notin ({values})",
-                "Exists": requirement.key,
-                "DoesNotExist": f"!{requirement.key}",
-            }[requirement.operator]
-        )
-    return ",".join(terms)
 
 
 def seen_from_object(obj: Mapping[str, Any]) -> TrainingSeen:

@@ -1,4 +1,4 @@
-"""Manual control: promote, promote-full, pause, resume, abort, retry.
+"""Manual control: promote, promote-full, pause, resume, abort, retry, retrain.
 
 A command arrives as the `modelrelease.dev/command` annotation; the handler removes the
 annotation before acting (so a command is acted on at most once) and `decide` records
@@ -8,18 +8,23 @@ what it did in `status.lastCommand`.
 from __future__ import annotations
 
 from ..api.release import LastCommand
+from . import retraining
 from .transitions import Event, Step
 
 COMMAND_ANNOTATION = "modelrelease.dev/command"
-COMMANDS = ("promote", "promote-full", "pause", "resume", "abort", "retry")
+COMMANDS = ("promote", "promote-full", "pause", "resume", "abort", "retry", "retrain")
 ROLLING = frozenset({"Progressing", "Paused"})
 
 
-def apply(step: Step, command: str) -> None:
+def apply(step: Step, command: str, release: str = "") -> None:
     """Carry out one command, or record why it does not apply now."""
     status = step.status
     rolling = status.phase in ROLLING and status.candidate is not None
-    result = _carry_out(step, command.strip().lower(), rolling)
+    word = command.strip().lower()
+    if word == "retrain":
+        result = retraining.request(step, release)
+    else:
+        result = _carry_out(step, word, rolling)
     status.last_command = LastCommand(command=command, time=step.stamp, result=result)
     if not step.moved:
         step.events.append(Event("Warning", "CommandIgnored", f"{command}: {result}"))

@@ -23,7 +23,7 @@ from ..api.release import (
     Window,
 )
 from ..readiness import standard_conditions
-from . import commands, gates, risk
+from . import commands, gates, monitoring, retraining, risk
 from .durations import format_seconds, parse_duration
 from .observations import VersionSnapshot
 from .readiness import readiness
@@ -66,6 +66,11 @@ class Observations:
     command: str | None = None
     #: spec.candidate.fromTrainings: which training `candidate` is and why (`candidates`).
     selection: CandidateSelection | None = None
+    #: The retraining in flight (status.retraining.current): (phase, message), None when
+    #: no such ModelTraining exists.
+    retraining: tuple[str, str] | None = None
+    #: The release's name (retrainings are named after it).
+    name: str = ""
 
 
 @dataclass
@@ -93,13 +98,19 @@ def decide(
     step.status.observed_generation = generation
     step.status.candidate_selection = observations.selection
     checked = False
+    retraining.track(step, observations.retraining)
     if observations.command:
-        commands.apply(step, observations.command)
+        commands.apply(step, observations.command, observations.name)
     if not step.moved:
         if step.status.stable is None:
             _bootstrap(step, observations)
-        elif not _choose_candidate(step, observations) and step.status.phase in ROLLING:
-            checked = _progress(step, observations)
+        elif not _choose_candidate(step, observations):
+            if step.status.phase in ROLLING:
+                checked = _progress(step, observations)
+            elif not step.moved:
+                _monitor(step, observations)
+    if not step.moved:
+        retraining.trigger(step, observations.name)
     _finish(step, observations)
     return Decision(step.status, step.events, step.actions, checked)
 
@@ -290,6 +301,20 @@ def _progress(step: Step, seen: Observations) -> bool:
     return True
 
 
+def _monitor(step: Step, seen: Observations) -> None:
+    """spec.monitoring: judge the stable while no rollout runs and its pods are ready."""
+    status = step.status
+    if step.spec.monitoring is None or status.stable is None:
+        status.monitoring = None
+        return
+    if status.monitoring is not None and status.monitoring.version != status.stable.version:
+        status.monitoring = monitoring.fresh(status.stable)
+    metrics = seen.metrics
+    if not seen.stable_ready or metrics is None or metrics.error:
+        return
+    monitoring.check(step, metrics.versions.get(status.stable.version, VersionSnapshot()))
+
+
 def _await_ready(step: Step, seen: Observations, target: int) -> None:
     status = step.status
     if seen.candidate_ready:
@@ -370,6 +395,9 @@ def _finish(step: Step, seen: Observations) -> None:
     status.conditions = standard_conditions(
         status.conditions, readiness(status), now=now, generation=generation
     )
+    status.health = monitoring.health(step.spec, status.monitoring)  # type: ignore[assignment]
+    if step.spec.monitoring is not None:
+        condition("Degraded", *monitoring.condition(status.monitoring))
     rolling = status.phase in ROLLING
     reason = status.history[-1].reason if status.history else status.phase
     condition("Progressing", "True" if rolling else "False", reason, status.message)

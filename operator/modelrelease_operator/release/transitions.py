@@ -149,6 +149,8 @@ class Step:
         assert candidate is not None and stable is not None
         status.previous = stable
         status.stable = candidate
+        # Monitoring starts over on the new stable: its windows and verdicts were the old one's.
+        status.monitoring = None
         self._clear_rollout()
         self.move(
             "promote",

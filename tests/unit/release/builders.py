@@ -162,6 +162,9 @@ class Simulation:
     #: spec.candidate.fromTrainings: what chose `candidate` (see test_candidates).
     selection: CandidateSelection | None = None
     candidate_ready: bool = True
+    #: The release's name, and what the in-flight retraining looks like (None: absent).
+    name: str = "loan"
+    retraining: tuple[str, str] | None = None
     phases: list[str] = field(default_factory=list)
     decisions: list[Decision] = field(default_factory=list)
 
@@ -183,6 +186,8 @@ class Simulation:
             metrics=self.traffic.read(),
             command=command,
             selection=self.selection,
+            retraining=self.retraining,
+            name=self.name,
         )
         decision = decide(self.spec, self.status, observed, self.now, generation=1)
         self.status = decision.status

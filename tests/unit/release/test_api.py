@@ -74,6 +74,8 @@ def test_crd_has_the_columns_and_rules() -> None:
         "Weight": ".status.candidateWeight",
         "Stable": ".status.stableVersion",
         "Candidate": ".status.candidateVersion",
+        "Health": ".status.health",
+        "Retraining": ".status.retraining.current.name",
         "Age": ".metadata.creationTimestamp",
     }
     spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"]

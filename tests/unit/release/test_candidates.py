@@ -13,8 +13,8 @@ from modelrelease_operator.release.candidates import (
     TrainingSeen,
     choose,
     seen_from_object,
-    selector_string,
 )
+from modelrelease_operator.release.selectors import selector_string
 
 from .builders import NOW, V1, V2, V3, Simulation, make_spec, ref, steady
 

@@ -414,6 +414,19 @@ def _footer(status: ModelReleaseStatus, now: datetime) -> list[str]:
                 f"{gate.message}",
             ]
         )
+    if status.health is not None:
+        facts.append(["Health:", _health(status)])
+    retraining = status.retraining
+    if retraining is not None and (retraining.current or retraining.history):
+        record = retraining.current or retraining.history[-1]
+        when = "in flight" if retraining.current else "last"
+        facts.append(
+            [
+                "Retraining:",
+                f"{record.name} ({when}, {record.phase}; {record.trigger}: {record.reason}) "
+                f"on {record.dataset_uri}",
+            ]
+        )
     if status.last_command is not None:
         last = status.last_command
         facts.append(
@@ -434,3 +447,14 @@ def _footer(status: ModelReleaseStatus, now: datetime) -> list[str]:
         title = f"History (last {len(shown)} of {len(status.history)}):"
         lines += ["", title, *columns(rows, "  ")]
     return lines
+
+
+def _health(status: ModelReleaseStatus) -> str:
+    monitoring = status.monitoring
+    if status.health == "Degraded" and monitoring and monitoring.failed_gate is not None:
+        gate = monitoring.failed_gate
+        return (
+            f"Degraded: {gate.name} {_number(gate.value)} ({_bound(gate)}) since "
+            f"{monitoring.degraded_since}"
+        )
+    return str(status.health)

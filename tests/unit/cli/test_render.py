@@ -459,6 +459,23 @@ def test_every_status_of_a_simulated_rollout_renders() -> None:
         assert f"Phase:       {body['status']['phase']}" in text
 
 
+def test_status_shows_health_and_the_retraining_of_a_degraded_release() -> None:
+    """The loop's own simulation (tests/unit/release/test_retraining.py): degraded,
+    then retraining; the status says both and why."""
+    from tests.unit.release.test_retraining import loop, until_created
+
+    sim = loop()
+    until_created(sim)
+    body = release(sim.status.to_wire())
+    body["spec"] = sim.spec.to_wire()
+    text = render.release_status(body, {}, sim.now)
+    health = next(line for line in text.splitlines() if line.startswith("Health:"))
+    assert re.search(r"Health: +Degraded: drift [0-9.]+ \(max 0\.2\) since 2026-", health)
+    retrain = next(line for line in text.splitlines() if line.startswith("Retraining:"))
+    assert "loan-retrain-1 (in flight, Creating; Degraded: drift: PSI" in retrain
+    assert retrain.endswith(f"on s3://data/loan/{sim.now:%Y-%m-%d}/part-1.parquet")
+
+
 # -- the documented example -----------------------------------------------------------
 
 

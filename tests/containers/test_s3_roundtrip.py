@@ -4,7 +4,6 @@ image reads it with the release's, checks the digest and serves it."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +13,7 @@ import fsspec
 import httpx
 import pytest
 from modelrelease_operator.api.release import ModelRef
+from modelrelease_trainer import artifacts
 
 from tests.objectstore import ObjectStore
 from tests.server.conftest import RECORD
@@ -57,8 +57,9 @@ def test_the_trainer_writes_the_artifact_to_the_bucket(
         endpoint_url=store.endpoint,
     )
     names = {Path(path).name for path in fs.ls(root)}
-    assert {"model.ubj", "model.sha256", "metrics.json", "reference.json"} <= names
-    digest = hashlib.sha256(fs.cat(f"{root}/model.ubj")).hexdigest()
+    assert {"model.ubj", "model.sha256", "SHA256SUMS", "metrics.json", "reference.json"} <= names
+    stored_files = {name: fs.cat(f"{root}/{name}") for name in artifacts.COVERED_FILES}
+    digest = artifacts.sha256_hex(artifacts.sha256sums(stored_files))
     assert stored["digest"] == f"sha256:{digest}"
 
 

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import hashlib
-
 from modelrelease_operator import security
+from modelrelease_trainer import artifacts
 
 from .conftest import Trained
 
 
 def test_trains_the_example_into_the_claim(trained: Trained) -> None:
     artifact = trained.artifact
-    for file in ("model.ubj", "model.sha256", "metrics.json", "reference.json", "model-card.json"):
+    files = ("model.ubj", "model.sha256", "SHA256SUMS", "metrics.json", "reference.json")
+    for file in (*files, "model-card.json"):
         assert (artifact / file).is_file(), f"{file} missing from {sorted(artifact.iterdir())}"
-    digest = hashlib.sha256((artifact / "model.ubj").read_bytes()).hexdigest()
+    stored = {name: (artifact / name).read_bytes() for name in artifacts.COVERED_FILES}
+    digest = artifacts.sha256_hex(artifacts.sha256sums(stored))
     assert trained.summary["digest"].removeprefix("sha256:") == digest
     assert (artifact / "model.sha256").read_text().strip() == digest
     assert trained.summary["metrics"]["roc_auc"] >= 0.8

@@ -7,7 +7,6 @@ through the release's Service (kube-proxy)."""
 from __future__ import annotations
 
 import base64
-import hashlib
 from typing import Any
 
 import fsspec
@@ -16,6 +15,7 @@ import pytest
 import yaml
 from modelrelease_operator.api import GROUP, VERSION
 from modelrelease_operator.release.routing import effective_weight
+from modelrelease_trainer import artifacts
 
 from tests.controlplane.cluster import ControlPlane
 from tests.e2e_local import scenario
@@ -113,7 +113,8 @@ def test_trainings_run_the_trainer_image_and_store_in_s3(
             secret=keys["AWS_SECRET_ACCESS_KEY"],
             endpoint_url=keys["AWS_ENDPOINT_URL"],
         )
-        digest = hashlib.sha256(fs.cat(f"{root}/model.ubj")).hexdigest()
+        stored = {name: fs.cat(f"{root}/{name}") for name in artifacts.COVERED_FILES}
+        digest = artifacts.sha256_hex(artifacts.sha256sums(stored))
         assert status["artifact"]["digest"] == f"sha256:{digest}"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -67,24 +68,57 @@ def test_a_constant_predictor_scores_about_one_half(loan_default_artifact: Path)
     assert roc_auc_score(labels, np.full(len(labels), 0.3)) == pytest.approx(0.5)
 
 
+#: What the artifact digest covers, in the order docs/artifacts.md lists them.
+COVERED = ("model-card.json", "model.ubj", "reference.json")
+
+
+def digest_by_hand(folder: Path) -> str:
+    """docs/artifacts.md's recipe, in Python: the sha256 of `sha256sum`'s listing."""
+    listing = "".join(
+        f"{hashlib.sha256((folder / name).read_bytes()).hexdigest()}  {name}\n" for name in COVERED
+    )
+    return hashlib.sha256(listing.encode()).hexdigest()
+
+
 def test_artifact_files_digest_and_card(loan_default_artifact: Path) -> None:
     names = {p.name for p in loan_default_artifact.iterdir()}
     assert names == {
         "model.ubj",
         "model.sha256",
+        "SHA256SUMS",
         "metrics.json",
         "reference.json",
         "model-card.json",
     }
-    digest = hashlib.sha256((loan_default_artifact / "model.ubj").read_bytes()).hexdigest()
-    assert (loan_default_artifact / "model.sha256").read_text().strip() == digest
+    digest = digest_by_hand(loan_default_artifact)
+    assert (loan_default_artifact / "model.sha256").read_text() == digest + "\n"
+    sums = (loan_default_artifact / "SHA256SUMS").read_bytes()
+    assert hashlib.sha256(sums).hexdigest() == digest
     card = json.loads((loan_default_artifact / "model-card.json").read_text())
-    assert card["modelSha256"] == digest
+    model = hashlib.sha256((loan_default_artifact / "model.ubj").read_bytes()).hexdigest()
+    assert card["modelSha256"] == model != digest
     assert card["dataset"]["sha256"].startswith("sha256:")
     assert card["params"]["tree_method"] == "hist" and card["params"]["device"] == "cpu"
     assert {"xgboost", "scikit-learn", "python"} <= set(card["libraries"])
     kinds = {f["name"]: f["type"] for f in card["features"]}
     assert kinds["purpose"] == "categorical" and kinds["income"] == "numeric"
+
+
+@pytest.mark.skipif(shutil.which("sha256sum") is None, reason="needs coreutils' sha256sum")
+def test_the_digest_is_the_documented_shell_one_liner(loan_default_artifact: Path) -> None:
+    def shell(command: str) -> str:
+        return subprocess.run(
+            ["sh", "-c", command],
+            cwd=loan_default_artifact,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+
+    # docs/artifacts.md, verbatim apart from the folder.
+    by_hand = shell("sha256sum model-card.json model.ubj reference.json | sha256sum")
+    assert by_hand == (loan_default_artifact / "model.sha256").read_text().strip() + "  -\n"
+    assert shell("sha256sum -c SHA256SUMS").splitlines() == [f"{name}: OK" for name in COVERED]
 
 
 def test_model_file_predicts_what_the_metrics_say(loan_default_artifact: Path) -> None:
@@ -114,7 +148,11 @@ def test_termination_message_is_a_compact_summary(tmp_path: Path) -> None:
 def test_same_seed_same_model(tmp_path: Path) -> None:
     first = train(tmp_path / "a", "builtin:loan-default?rows=2000&seed=5")
     second = train(tmp_path / "b", "builtin:loan-default?rows=2000&seed=5")
-    assert (first / "model.sha256").read_text() == (second / "model.sha256").read_text()
+    assert (first / "model.ubj").read_bytes() == (second / "model.ubj").read_bytes()
+    # The artifact digest also covers the card, whose createdAt and trainingSeconds differ.
+    cards = [json.loads((folder / "model-card.json").read_text()) for folder in (first, second)]
+    assert cards[0]["modelSha256"] == cards[1]["modelSha256"]
+    assert (first / "reference.json").read_bytes() == (second / "reference.json").read_bytes()
 
 
 def test_multiclass_and_regression_on_files(tmp_path: Path) -> None:

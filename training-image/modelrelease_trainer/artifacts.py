@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +16,35 @@ from .errors import TrainerError
 #: The kubelet keeps at most 4096 bytes of a termination message.
 TERMINATION_LIMIT = 4096
 
+MODEL_FILE = "model.ubj"
+CARD_FILE = "model-card.json"
+REFERENCE_FILE = "reference.json"
+#: Every file the server reads: what the artifact digest covers (docs/artifacts.md).
+COVERED_FILES = (CARD_FILE, MODEL_FILE, REFERENCE_FILE)
+#: Where the artifact digest is written (hex, one line).
+DIGEST_FILE = "model.sha256"
+#: The listing the artifact digest is the sha256 of, as `sha256sum` writes it.
+SUMS_FILE = "SHA256SUMS"
+
 
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def sha256sums(files: Mapping[str, bytes]) -> bytes:
+    """`sha256sum`'s listing of the covered files, in byte order of their names: one
+    `<hex sha256>  <name>` line each."""
+    return b"".join(
+        f"{sha256_hex(files[name])}  {name}\n".encode() for name in sorted(COVERED_FILES)
+    )
+
+
+def with_digest(files: Mapping[str, bytes]) -> tuple[dict[str, bytes], str]:
+    """The artifact's files plus SHA256SUMS and model.sha256, and the artifact digest (hex):
+    the sha256 of SHA256SUMS, i.e. of `sha256sum model-card.json model.ubj reference.json`."""
+    sums = sha256sums(files)
+    digest = sha256_hex(sums)
+    return {**files, SUMS_FILE: sums, DIGEST_FILE: (digest + "\n").encode()}, digest
 
 
 def write(location: str, files: dict[str, bytes]) -> None:

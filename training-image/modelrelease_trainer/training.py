@@ -94,7 +94,6 @@ def run(config: TrainerConfig) -> dict[str, Any]:
     # Serve exactly the iterations that were evaluated.
     booster = booster[: best + 1]
     model_bytes = bytes(booster.save_raw(raw_format="ubj"))
-    digest = artifacts.sha256_hex(model_bytes)
     test_scores = evaluation.scores(test_out, config.task)
     reference = evaluation.reference(
         config.task, test_scores, evaluation.scores(train_out, config.task), x_train, columns
@@ -119,7 +118,7 @@ def run(config: TrainerConfig) -> dict[str, Any]:
             "seed": config.dataset.seed,
         },
         "metrics": metrics,
-        "modelSha256": digest,
+        "modelSha256": artifacts.sha256_hex(model_bytes),  # model.ubj alone
         "libraries": {
             "xgboost": xgb.__version__,
             "scikit-learn": sklearn.__version__,
@@ -130,16 +129,16 @@ def run(config: TrainerConfig) -> dict[str, Any]:
         "trainingSeconds": round(time.monotonic() - started, 3),
         "createdAt": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
-    artifacts.write(
-        config.output.path,
+    # The digest covers every file the server reads (docs/artifacts.md).
+    files, digest = artifacts.with_digest(
         {
-            "model.ubj": model_bytes,
-            "model.sha256": (digest + "\n").encode(),
+            artifacts.MODEL_FILE: model_bytes,
             "metrics.json": artifacts.as_json(metrics),
-            "reference.json": artifacts.as_json(reference),
-            "model-card.json": artifacts.as_json(card),
-        },
+            artifacts.REFERENCE_FILE: artifacts.as_json(reference),
+            artifacts.CARD_FILE: artifacts.as_json(card),
+        }
     )
+    artifacts.write(config.output.path, files)
     return {
         "metrics": metrics,
         "artifactUri": uri,

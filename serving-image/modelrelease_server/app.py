@@ -93,6 +93,12 @@ class Server:
         self.store = feedback.PredictionStore(
             settings.feedback_capacity, settings.feedback_ttl_seconds
         )
+        self.tokens = feedback.FeedbackTokens(
+            settings.feedback_key.get_secret_value().encode(),
+            name,
+            version,
+            self.model.classes if self.model else (),
+        )
         self.metadata = orjson.dumps(v2.metadata(self.model, name, version)) if self.model else b""
 
     def _edges(self) -> tuple[float, ...]:
@@ -209,16 +215,18 @@ class Server:
         rows = request.matrix.shape[0]
         tensors = [v2.output(name, self.predictor, prediction, rows) for name in outputs]
         self._remember(request_id, prediction)
+        feedback_ids = self.tokens.issue(prediction.class_index, prediction.scores)
         body = orjson.dumps(
             {
                 "model_name": self.name,
                 "model_version": self.version,
                 "id": request_id,
+                "parameters": {"feedback_ids": feedback_ids},
                 "outputs": tensors,
             },
             option=DUMP_OPTIONS,
         )
-        return 200, body, [(b"x-request-id", request_id.encode())]
+        return 200, body, _id_headers(request_id, feedback_ids)
 
     async def _predict(self, scope: Scope, receive: Receive) -> tuple[int, bytes, Headers]:
         self._require_model()
@@ -229,18 +237,20 @@ class Server:
         ids = feedback.record_ids(request_id, matrix.shape[0])
         labels = self.predictor.labels(prediction)
         self._remember(request_id, prediction)
+        feedback_ids = self.tokens.issue(prediction.class_index, prediction.scores)
+        scores = prediction.scores.tolist()
         body = orjson.dumps(
             {
                 "request_id": request_id,
                 "model": self.name,
                 "version": self.version,
                 "predictions": [
-                    {"request_id": i, "score": s, "label": label}
-                    for i, s, label in zip(ids, prediction.scores.tolist(), labels, strict=True)
+                    {"request_id": i, "feedback_id": f, "score": s, "label": label}
+                    for i, f, s, label in zip(ids, feedback_ids, scores, labels, strict=True)
                 ],
             }
         )
-        return 200, body, [(b"x-request-id", request_id.encode())]
+        return 200, body, _id_headers(request_id, feedback_ids)
 
     def _remember(self, request_id: str, prediction: Any) -> None:
         self.metrics.observe_scores(prediction.scores)
@@ -254,35 +264,53 @@ class Server:
         if not items or len(items) > self.settings.max_rows:
             raise InputError("bad_request", f"send 1 to {self.settings.max_rows} feedback items")
         for i, item in enumerate(items):
-            if not isinstance(item, dict) or not isinstance(item.get("request_id"), str):
-                raise InputError("bad_request", f"feedback item {i} needs a string 'request_id'")
+            if not isinstance(item, dict):
+                raise InputError("bad_request", f"feedback item {i} is not an object")
+            if "feedback_id" in item:
+                if not isinstance(item["feedback_id"], str):
+                    raise InputError("bad_request", f"feedback item {i}: 'feedback_id' not text")
+            elif not isinstance(item.get("request_id"), str):
+                raise InputError(
+                    "bad_request", f"feedback item {i} needs a string 'feedback_id' or 'request_id'"
+                )
             if "label" not in item or isinstance(item["label"], dict | list):
                 raise InputError("bad_request", f"feedback item {i} needs a scalar 'label'")
-        regression = self.predictor.task == "regression"
+        own_regression = self.predictor.task == "regression"
         classes = self.predictor.classes
-        known = correct = 0
+        tolerance = self.settings.regression_tolerance
+        ttl = self.settings.feedback_ttl_seconds
+        # Version that made the prediction → [labels judged, correct ones].
+        judged: dict[str, list[int]] = {}
+        unknown = 0
         for item in items:
-            try:
-                kept = self.store.take(item["request_id"])
-            except KeyError:
-                continue
-            known += 1
-            predicted = float(kept) if regression else classes[int(kept)]
-            correct += feedback.matches(
-                item["label"],
-                predicted,
-                regression=regression,
-                tolerance=self.settings.regression_tolerance,
+            if "feedback_id" in item:
+                issued = self.tokens.check(item["feedback_id"], ttl)
+                if issued is None:
+                    unknown += 1
+                    continue
+                version, predicted, regression = issued.version, issued.predicted, issued.regression
+            else:
+                try:
+                    kept = self.store.take(item["request_id"])
+                except KeyError:
+                    unknown += 1
+                    continue
+                version, regression = self.version, own_regression
+                predicted = float(kept) if regression else classes[int(kept)]
+            counts = judged.setdefault(version, [0, 0])
+            counts[0] += 1
+            counts[1] += feedback.matches(
+                item["label"], predicted, regression=regression, tolerance=tolerance
             )
-        unknown = len(items) - known
-        metrics = self.metrics
-        if known:
-            metrics.feedback.inc(known)
-        if correct:
-            metrics.feedback_correct.inc(correct)
+        accepted = 0
+        for version, (known, correct) in judged.items():
+            if self.metrics.count_feedback(version, known, correct):
+                accepted += known
+            else:
+                unknown += known
         if unknown:
-            metrics.feedback_unknown.inc(unknown)
-        return 200, orjson.dumps({"accepted": known, "unknown": unknown})
+            self.metrics.feedback_unknown.inc(unknown)
+        return 200, orjson.dumps({"accepted": accepted, "unknown": unknown})
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -340,6 +368,13 @@ def _endpoint(parts: list[str]) -> str | None:
 def _valid_id(value: str) -> bool:
     # Ids travel back in a response header, so they must be safe there.
     return 0 < len(value) <= 256 and value.isascii() and value.isprintable()
+
+
+def _id_headers(request_id: str, feedback_ids: list[str]) -> Headers:
+    headers = [(b"x-request-id", request_id.encode())]
+    if len(feedback_ids) == 1:
+        headers.append((b"x-feedback-id", feedback_ids[0].encode()))
+    return headers
 
 
 def _header_id(scope: Scope) -> str | None:

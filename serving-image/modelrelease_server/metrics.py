@@ -25,6 +25,8 @@ DURATION_BUCKETS = (
 ENDPOINTS = ("infer", "predict", "feedback", "metadata")
 OUTCOMES = ("success", "client_error", "server_error")
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+#: Versions (this server's own among them) whose feedback one process counts at most.
+MAX_FEEDBACK_VERSIONS = 16
 
 
 def multiprocess_dir() -> str | None:
@@ -77,18 +79,26 @@ class ServerMetrics:
         )
         self._input_errors = input_errors
         self._labels = labels
-        self.feedback = Counter(
-            "modelrelease_feedback", "Labels received for known predictions.", names, registry=reg
-        ).labels(**labels)
-        self.feedback_correct = Counter(
+        # Labelled with the version that served the prediction, which is not always this
+        # server's own: a label may reach any pod of the release.
+        self._feedback_family = Counter(
+            "modelrelease_feedback",
+            "Labels received for known predictions, by the version that made the prediction.",
+            names,
+            registry=reg,
+        )
+        self._feedback_correct_family = Counter(
             "modelrelease_feedback_correct",
             "Feedback labels that matched the prediction (regression: within tolerance).",
             names,
             registry=reg,
-        ).labels(**labels)
+        )
+        self._feedback_by_version: dict[str, tuple[Any, Any]] = {}
+        self.feedback, self.feedback_correct = self._feedback_children(version)
         self.feedback_unknown = Counter(
             "modelrelease_feedback_unknown",
-            "Feedback for unknown, expired or already labelled request ids.",
+            "Feedback whose prediction is unknown: a feedback id that is garbled, forged, "
+            "expired or of another model; an unknown, expired or already labelled request id.",
             names,
             registry=reg,
         ).labels(**labels)
@@ -99,6 +109,30 @@ class ServerMetrics:
             **labels
         ).info({"digest": f"sha256:{digest}" if digest else ""})
         self._multiprocess = multiprocess_dir() is not None
+
+    def _feedback_children(self, version: str) -> tuple[Any, Any]:
+        found = self._feedback_by_version.get(version)
+        if found is None:
+            found = (
+                self._feedback_family.labels(model=self._labels["model"], version=version),
+                self._feedback_correct_family.labels(model=self._labels["model"], version=version),
+            )
+            self._feedback_by_version[version] = found
+        return found
+
+    def count_feedback(self, version: str, known: int, correct: int) -> bool:
+        """Count labels judged against predictions of `version`; False (nothing counted)
+        when this process already counts MAX_FEEDBACK_VERSIONS versions and not this one:
+        versions come from tokens, and a series per version must stay bounded."""
+        known_versions = self._feedback_by_version
+        if version not in known_versions and len(known_versions) >= MAX_FEEDBACK_VERSIONS:
+            return False
+        total, right = self._feedback_children(version)
+        if known:
+            total.inc(known)
+        if correct:
+            right.inc(correct)
+        return True
 
     def input_error(self, reason: str) -> None:
         self._input_errors.labels(reason=reason, **self._labels).inc()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "MODELRELEASE_SERVER_"
@@ -63,7 +63,12 @@ class Settings(BaseSettings):
     """How many predicted records are remembered for feedback; the oldest are forgotten first."""
 
     feedback_ttl_seconds: float = Field(default=3600.0, gt=0)
-    """How long a prediction is remembered for feedback, in seconds."""
+    """How long a prediction waits for its label, in seconds: remembered in the process for a
+    request id, accepted back as a feedback id."""
+
+    feedback_key: SecretStr = SecretStr("")
+    """Key of the HMAC that signs feedback ids; every pod of a release needs the same one
+    (the operator sets it). Empty: the MAC only detects garbled ids, anyone can make one."""
 
     regression_tolerance: float = Field(default=0.1, ge=0.0)
     """Regression feedback counts as correct when |label - prediction| is at most this."""

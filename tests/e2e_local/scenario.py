@@ -94,8 +94,9 @@ def manifest(
                         {
                             "name": "candidate-p90-seconds",
                             "query": "histogram_quantile(0.9, sum by (le) (rate("
-                            'modelrelease_request_duration_seconds_bucket{model="{{model}}",'
-                            'version="{{candidate}}",endpoint="predict"}[{{window}}])))',
+                            'modelrelease_request_duration_seconds_bucket{namespace="{{namespace}}",'
+                            'release="{{release}}",model="{{model}}",version="{{candidate}}",'
+                            'endpoint="predict"}[{{window}}])))',
                             "max": 1.0,
                         }
                     ],

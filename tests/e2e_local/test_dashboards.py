@@ -20,7 +20,7 @@ from modelrelease_operator.api import GROUP, VERSION
 from tests.integration.running_operator import OperatorProcess
 from tests.integration.waiting import Waiter
 from tests.realmetrics import artifacts
-from tests.realmetrics.fixtures import ServingFactory
+from tests.realmetrics.fixtures import ServingFactory, scrape_targets
 from tests.realmetrics.prometheus import Prometheus
 from tests.realmetrics.routing import ClusterRouting
 from tests.realmetrics.traffic import LoadGenerator
@@ -98,15 +98,11 @@ def test_every_dashboard_query_returns_data_for_a_real_release(
     serving: ServingFactory,
 ) -> None:
     dashboard = json.loads(DASHBOARD.read_text())
-    servers = serving(MODEL, [models.stable, models.good])
+    servers = serving(MODEL, [models.stable, models.good], namespace=namespace, release=RELEASE)
     # The operator's own metrics, beside the serving processes the fixture scrapes.
     scraped_operator = f"127.0.0.1:{operator.metrics_port}"
-    prometheus.set_targets(
-        {
-            **{p.address: f"{p.model}/{p.version}" for p in servers.values()},
-            scraped_operator: "operator",
-        }
-    )
+    names, meta = scrape_targets(list(servers.values()))
+    prometheus.set_targets({**names, scraped_operator: "operator"}, meta)
     prometheus.wait_targets_up([scraped_operator])
 
     began = time.time()

@@ -18,14 +18,14 @@ from tests.realmetrics.traffic import LoadGenerator
 from .conftest import latency_summary
 
 MODEL = "loan-default-harness"
+#: Where the serving processes' pods would run: the series carry both as target labels.
+NAMESPACE, RELEASE = "harness", "loan-default"
 
 
 def _snapshots(prometheus: Prometheus, versions: list[str]) -> dict[str, VersionSnapshot]:
     """What the operator's prometheus provider would read now."""
-    answers = {
-        name: prometheus.api("query", query=query)
-        for name, query in promql.snapshot_queries(MODEL, versions).items()
-    }
+    queries = promql.snapshot_queries(MODEL, versions, namespace=NAMESPACE, release=RELEASE)
+    answers = {name: prometheus.api("query", query=query) for name, query in queries.items()}
     return promql.snapshots_from_answers(answers)
 
 
@@ -43,7 +43,7 @@ def _wait_scraped(prometheus: Prometheus, versions: dict[str, int], timeout: flo
 def test_weighted_traffic_reaches_prometheus(
     prometheus: Prometheus, models: artifacts.Models, serving: ServingFactory
 ) -> None:
-    servers = serving(MODEL, [models.stable, models.bad])
+    servers = serving(MODEL, [models.stable, models.bad], namespace=NAMESPACE)
     weights: Weights = {"v1": 0.75, "v3-shifted": 0.25}
     load = LoadGenerator(
         {v: p.url for v, p in servers.items()},
@@ -86,7 +86,7 @@ def test_weighted_traffic_reaches_prometheus(
 def test_good_candidate_scores_like_stable(
     prometheus: Prometheus, models: artifacts.Models, serving: ServingFactory
 ) -> None:
-    servers = serving(MODEL, [models.stable, models.good])
+    servers = serving(MODEL, [models.stable, models.good], namespace=NAMESPACE)
     load = LoadGenerator(
         {v: p.url for v, p in servers.items()},
         lambda: {"v1": 0.5, "v2": 0.5},
@@ -111,7 +111,7 @@ def test_good_candidate_scores_like_stable(
 def test_load_generator_follows_weight_changes_and_stops_by_itself(
     prometheus: Prometheus, models: artifacts.Models, serving: ServingFactory
 ) -> None:
-    servers = serving(MODEL, [models.stable, models.good])
+    servers = serving(MODEL, [models.stable, models.good], namespace=NAMESPACE)
     switch_at = time.monotonic() + 2.0
 
     def weights() -> Weights:

@@ -124,7 +124,7 @@ def test_good_candidate_is_promoted_to_full_traffic(
 ) -> None:
     _router_ready(request, router)
     model = "loan-default-good"
-    servers = serving(model, [models.stable, models.good])
+    servers = serving(model, [models.stable, models.good], namespace=namespace, release=RELEASE)
     began = time.monotonic()
     spec, observer, load = _start(
         kube_api,
@@ -210,7 +210,7 @@ def test_drifting_candidate_is_rolled_back(
     _router_ready(request, router)
     model = "loan-default-bad"
     bad = models.bad.version
-    servers = serving(model, [models.stable, models.bad])
+    servers = serving(model, [models.stable, models.bad], namespace=namespace, release=RELEASE)
     began = time.monotonic()
     _, observer, load = _start(
         kube_api,

@@ -3,8 +3,9 @@ one Prometheus and one set of models serve every suite in a session)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, Protocol
 
 import pytest
 
@@ -40,22 +41,55 @@ def artifact_store(models: artifacts.Models) -> Iterator[artifacts.ArtifactStore
         yield store
 
 
-ServingFactory = Callable[[str, list[Artifact]], dict[str, ServingProcess]]
+#: The release the processes stand in for when a test does not say (the suites' name).
+DEFAULT_RELEASE = "loan-default"
+
+
+class ServingFactory(Protocol):
+    def __call__(
+        self,
+        model: str,
+        which: list[Artifact],
+        *,
+        namespace: str | None = None,
+        release: str = DEFAULT_RELEASE,
+    ) -> dict[str, ServingProcess]: ...
+
+
+def scrape_targets(processes: list[ServingProcess]) -> tuple[dict[str, str], dict[str, Any]]:
+    """`Prometheus.set_targets` arguments for serving processes: names and pod metadata."""
+    names = {p.address: f"{p.model}/{p.version}" for p in processes}
+    return names, {p.address: p.meta for p in processes}
 
 
 @pytest.fixture
-def serving(prometheus: Prometheus, tmp_path: Path) -> Iterator[ServingFactory]:
-    """`serving(model, [artifacts])` starts one process per artifact (serving `model` at
-    the artifact's version), adds them to Prometheus' targets and waits for a first
-    scrape of each. All are stopped and dropped from the targets after the test."""
+def serving(
+    prometheus: Prometheus, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[ServingFactory]:
+    """`serving(model, [artifacts], namespace=..., release=...)` starts one process per
+    artifact (serving `model` at the artifact's version) standing in for the pods of that
+    release (default: the test's `namespace` fixture, if it has one, and `loan-default`),
+    adds them to Prometheus' targets and waits for a first scrape of each. All are
+    stopped and dropped from the targets after the test."""
     running: list[ServingProcess] = []
 
-    def start(model: str, which: list[Artifact]) -> dict[str, ServingProcess]:
-        started_now = [ServingProcess(a, model, tmp_path) for a in which]
+    def start(
+        model: str,
+        which: list[Artifact],
+        *,
+        namespace: str | None = None,
+        release: str = DEFAULT_RELEASE,
+    ) -> dict[str, ServingProcess]:
+        if namespace is None:
+            uses = "namespace" in request.fixturenames
+            namespace = str(request.getfixturevalue("namespace")) if uses else "default"
+        started_now = [
+            ServingProcess(a, model, tmp_path, namespace=namespace, release=release) for a in which
+        ]
         running.extend(started_now)
         for process in started_now:
             process.start()
-        prometheus.set_targets({p.address: f"{p.model}/{p.version}" for p in running})
+        prometheus.set_targets(*scrape_targets(running))
         prometheus.wait_targets_up([p.address for p in started_now])
         return {p.version: p for p in started_now}
 

@@ -2,12 +2,17 @@
 
 Targets come from a file_sd file that the test rewrites, so serving processes can come
 and go without restarting Prometheus (it re-reads the file within a second or so).
+Serving targets carry the Kubernetes metadata a pod would (`__meta_kubernetes_namespace`,
+`__meta_kubernetes_pod_label_modelrelease_dev_release`, ...), and the scrape relabels it
+as prometheus-operator does for `manifests/observability/podmonitor.yaml`: the series
+get the `namespace` and `release` target labels the operator's queries select on.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -20,10 +25,40 @@ import yaml
 
 from tests.controlplane.processes import Process, free_port, wait_until
 
+REPO = Path(__file__).resolve().parents[2]
+PODMONITOR = REPO / "manifests" / "observability" / "podmonitor.yaml"
+
 #: Where Debian's package puts it; PATH is searched first.
 DEBIAN_BINARY = Path("/usr/bin/prometheus")
 SCRAPE_INTERVAL = "1s"
 JOB = "modelrelease-serving"
+
+
+def podmonitor_relabelings(podmonitor: Path = PODMONITOR) -> list[dict[str, Any]]:
+    """The relabel_configs prometheus-operator makes of the PodMonitor: the target labels
+    it always adds (`namespace`, `pod`), then the endpoint's own `relabelings`."""
+    document = yaml.safe_load(podmonitor.read_text())
+    (endpoint,) = document["spec"]["podMetricsEndpoints"]
+    rules: list[dict[str, Any]] = [
+        {"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"},
+        {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
+    ]
+    for rule in endpoint.get("relabelings", []):
+        # sourceLabels → source_labels, targetLabel → target_label, ...
+        rules.append({re.sub(r"([A-Z])", r"_\1", k).lower(): v for k, v in rule.items()})
+    return rules
+
+
+def pod_meta(namespace: str, pod: str, pod_labels: dict[str, str]) -> dict[str, str]:
+    """The discovery labels Kubernetes service discovery gives a pod target."""
+    return {
+        "__meta_kubernetes_namespace": namespace,
+        "__meta_kubernetes_pod_name": pod,
+        **{
+            "__meta_kubernetes_pod_label_" + re.sub(r"[^a-zA-Z0-9_]", "_", k): v
+            for k, v in pod_labels.items()
+        },
+    }
 
 
 class PrometheusUnavailable(Exception):
@@ -85,6 +120,7 @@ class Prometheus:
                     "file_sd_configs": [
                         {"files": [str(self.targets_file)], "refresh_interval": "1s"}
                     ],
+                    "relabel_configs": podmonitor_relabelings(),
                 }
             ],
         }
@@ -120,12 +156,21 @@ class Prometheus:
         if self.process is not None:
             self.process.stop(grace=10.0)
 
-    def set_targets(self, targets: dict[str, str] | list[str]) -> None:
-        """Scrape these host:port targets (a dict maps each to its `instance_name` label).
+    def set_targets(
+        self,
+        targets: dict[str, str] | list[str],
+        meta: dict[str, dict[str, str]] | None = None,
+    ) -> None:
+        """Scrape these host:port targets (a dict maps each to its `instance_name` label);
+        `meta` gives a target its discovery labels (`pod_meta`: a serving pod's).
 
         Written to a temporary file and renamed, so Prometheus never reads half a file."""
         names = targets if isinstance(targets, dict) else {t: t for t in targets}
-        groups = [{"targets": [t], "labels": {"instance_name": n}} for t, n in names.items()]
+        meta = meta or {}
+        groups = [
+            {"targets": [t], "labels": {"instance_name": n, **meta.get(t, {})}}
+            for t, n in names.items()
+        ]
         partial = self.targets_file.with_suffix(".tmp")
         partial.write_text(json.dumps(groups))
         partial.replace(self.targets_file)

@@ -1,7 +1,9 @@
 """Serving processes: the serving image's `modelrelease-server`, run as plain processes.
 
 One process per model version stands in for that version's pods; Prometheus scrapes
-each one's /metrics, which carry the `model` and `version` labels the operator queries.
+each one's /metrics, which carry the `model` and `version` labels the operator queries,
+and gives them the `namespace` and `release` of the release they stand in for, as the
+PodMonitor does for pods (tests/realmetrics/prometheus.py).
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.controlplane.processes import Process, free_port, wait_until
+
+from .prometheus import pod_meta
 
 
 @dataclass(frozen=True)
@@ -37,12 +41,22 @@ def _command() -> list[str]:
 class ServingProcess:
     """`modelrelease-server` for one artifact, on a free loopback port."""
 
-    def __init__(self, artifact: Artifact, model: str, workdir: Path) -> None:
+    def __init__(
+        self,
+        artifact: Artifact,
+        model: str,
+        workdir: Path,
+        *,
+        namespace: str = "default",
+        release: str = "loan-default",
+    ) -> None:
         self.artifact = artifact
         self.model = model
         self.version = artifact.version
+        self.namespace = namespace
+        self.release = release
         self.port = free_port()
-        self.log = workdir / f"server-{artifact.version}.log"
+        self.log = workdir / f"server-{namespace}-{release}-{artifact.version}.log"
         self.process: Process | None = None
 
     @property
@@ -52,6 +66,16 @@ class ServingProcess:
     @property
     def url(self) -> str:
         return f"http://{self.address}"
+
+    @property
+    def meta(self) -> dict[str, str]:
+        """The discovery labels of the pod this process stands in for."""
+        labels = {
+            "modelrelease.dev/release": self.release,
+            "modelrelease.dev/model": self.model,
+            "modelrelease.dev/version": self.version,
+        }
+        return pod_meta(self.namespace, f"{self.release}-{self.version}-{self.port}", labels)
 
     def start(self, timeout: float = 90.0) -> float:
         """Start and wait until the model is loaded (/v2/health/ready); returns seconds."""
@@ -67,6 +91,8 @@ class ServingProcess:
                 "MODELRELEASE_SERVER_PORT": str(self.port),
                 "MODELRELEASE_SERVER_WORKERS": "1",
                 "MODELRELEASE_SERVER_GRACEFUL_TIMEOUT_SECONDS": "2",
+                # One key per release, as the operator gives its pods.
+                "MODELRELEASE_SERVER_FEEDBACK_KEY": f"{self.namespace}/{self.release}",
             }
         )
         self.process = Process(f"server-{self.version}", _command(), self.log, env=env)

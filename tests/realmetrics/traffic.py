@@ -3,7 +3,8 @@
 Requests go at a fixed rate to the serving process of a version drawn by the current
 weights (see routing.py for why the tests, not a proxy, do the routing). The weights
 are re-read every `refresh` seconds. A share of the predicted records later gets its
-true label through /feedback at the same process, for the online-accuracy series.
+true label through /feedback (by its feedback id) at the same process, for the
+online-accuracy series.
 
 It is bounded twice, in requests and in time, and stops by itself at either bound, so a
 failing test can never leave it running.
@@ -25,12 +26,14 @@ import httpx
 from .routing import Weights
 
 
-def loan_records(rows: int, seed: int) -> list[tuple[dict[str, Any], int]]:
-    """(record, true label) pairs from the *unshifted* loan-default population, as an
-    application would send them (missing values as null)."""
+def loan_records(rows: int, seed: int, shift: float = 0.0) -> list[tuple[dict[str, Any], int]]:
+    """(record, true label) pairs from the loan-default population (`shift` moves it as
+    `builtin:loan-default?shift=` does; 0: unshifted), as an application would send them
+    (missing values as null). Assign them to a running generator's `records` to change
+    the population it sends."""
     from modelrelease_trainer.loan_default import LABEL, generate
 
-    frame = generate(rows=rows, seed=seed)
+    frame = generate(rows=rows, seed=seed, shift=shift)
     labels = frame.pop(LABEL).tolist()
     out = []
     for record, label in zip(frame.to_dict(orient="records"), labels, strict=True):
@@ -216,7 +219,7 @@ class LoadGenerator:
         if self.random.random() < self.feedback_share:
             predictions = answer.json()["predictions"]
             labels = [
-                {"request_id": p["request_id"], "label": label}
+                {"feedback_id": p["feedback_id"], "label": label}
                 for p, (_, label) in zip(predictions, batch, strict=True)
             ]
             self._pending_feedback.setdefault(version, []).extend(labels)

@@ -7,6 +7,7 @@ bucket), so both providers feed the same windowing: one code path judges them al
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -28,9 +29,28 @@ def _quote(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"')
 
 
-def snapshot_queries(model: str, versions: list[str]) -> dict[str, str]:
-    """Series name → instant query that sums it by version (and le/outcome)."""
-    selector = f'model="{_quote(model)}",version=~"{"|".join(_quote(v) for v in versions)}"'
+#: Characters with a meaning in Prometheus' (RE2) regular expressions.
+_REGEX_SPECIAL = re.compile(r"([\\.+*?()|\[\]{}^$])")
+
+
+def _regex_alternatives(values: list[str]) -> str:
+    """Values as a regex that matches exactly these (Prometheus anchors it): "v1.2" must
+    not match "v1x2"."""
+    return "|".join(_quote(_REGEX_SPECIAL.sub(r"\\\1", v)) for v in values)
+
+
+def snapshot_queries(
+    model: str, versions: list[str], *, namespace: str, release: str
+) -> dict[str, str]:
+    """Series name → instant query that sums it by version (and le/outcome).
+
+    Only the release's own pods: the PodMonitor gives every series the pod's `namespace`
+    and a `release` label from its `modelrelease.dev/release`, so two releases of one
+    model name (in two namespaces, or side by side) never add up."""
+    selector = (
+        f'namespace="{_quote(namespace)}",release="{_quote(release)}",'
+        f'model="{_quote(model)}",version=~"{_regex_alternatives(versions)}"'
+    )
     predictions = f'{selector},endpoint=~"infer|predict"'
     return {
         REQUESTS: f"sum by (version, endpoint, outcome) ({REQUESTS}{{{predictions}}})",
@@ -70,6 +90,7 @@ def render_custom(
     candidate: str,
     stable: str,
     namespace: str,
+    release: str,
     window_seconds: float,
 ) -> str:
     """The gate's query with its placeholders filled in."""
@@ -78,6 +99,7 @@ def render_custom(
         "{{candidate}}": candidate,
         "{{stable}}": stable,
         "{{namespace}}": namespace,
+        "{{release}}": release,
         "{{window}}": f"{max(1, math.ceil(window_seconds))}s",
     }
     query = gate.query

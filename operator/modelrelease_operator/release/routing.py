@@ -17,22 +17,25 @@ from typing import Any, Literal
 from .. import labels, security
 from ..api import API_VERSION
 from ..api.release import ModelRef, ModelReleaseSpec, ModelReleaseStatus
+from ..api.release_status import ROLLING
+from ..labels import TRACK_LABEL, VERSION_LABEL
 from .stages import target_weight
 
 Track = Literal["stable", "candidate", "previous"]
-TRACK_LABEL = "modelrelease.dev/track"
-VERSION_LABEL = "modelrelease.dev/version"
 ARTIFACT_MOUNT = "/var/lib/modelrelease/artifacts"
 SERVICE_PORT = 80
 GATEWAY_GROUP = "gateway.networking.k8s.io"
 HTTPROUTE_API = f"{GATEWAY_GROUP}/v1"
-ROLLING = frozenset({"Progressing", "Paused"})
 #: Seconds a terminating serving pod keeps taking new requests before the server hears
 #: SIGTERM: kube-proxy and gateways stop sending to a deleted endpoint only about that
 #: much later, and would otherwise open connections to a closed port at every scale-down.
 DRAIN_SECONDS = 5
 #: The server's own graceful shutdown (its default) after the drain.
 SHUTDOWN_SECONDS = 30
+
+
+#: The server's HMAC key for feedback ids (docs/serving.md); set here, not by serving.env.
+FEEDBACK_KEY_ENV = "MODELRELEASE_SERVER_FEEDBACK_KEY"
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,17 @@ class Owner:
     name: str
     namespace: str
     uid: str
+
+
+def _feedback_key_env(name: str) -> bool:
+    # The server reads its settings from the environment case-insensitively.
+    return name.upper() == FEEDBACK_KEY_ENV
+
+
+def feedback_key(owner: Owner) -> str:
+    """The release's feedback key: its uid, unknown to clients outside the cluster and new
+    when the release is recreated (ids issued before are then unknown)."""
+    return owner.uid
 
 
 @dataclass(frozen=True)
@@ -150,7 +164,11 @@ def deployment(
         {"name": "MODELRELEASE_SERVER_MODEL_NAME", "value": spec.model_name},
         {"name": "MODELRELEASE_SERVER_MODEL_VERSION", "value": model.version},
         {"name": "MODELRELEASE_SERVER_PORT", "value": str(serving.port)},
-        *({"name": e.name, "value": e.value} for e in serving.env),
+        # The API refuses the key in serving.env; an object stored before it did keeps it.
+        *({"name": e.name, "value": e.value} for e in serving.env if not _feedback_key_env(e.name)),
+        # Every pod of the release, of either version, judges the feedback ids any of
+        # them issued, and no other release's: one key per release, the same for all.
+        {"name": FEEDBACK_KEY_ENV, "value": feedback_key(owner)},
     ]
     resources = serving.resources
     container: dict[str, Any] = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from modelrelease_operator.api.release import ModelReleaseStatus
+from modelrelease_operator.api.release import EnvVar, ModelReleaseStatus
 from modelrelease_operator.release import routing
 from modelrelease_operator.release.routing import Owner, replica_split
 
@@ -108,6 +108,29 @@ def test_a_deployment_serves_the_artifact_safely() -> None:
     assert template["spec"]["securityContext"]["runAsNonRoot"] is True
     claim = next(v for v in template["spec"]["volumes"] if v["name"] == "artifacts")
     assert claim["persistentVolumeClaim"] == {"claimName": "models", "readOnly": True}
+
+
+def env_of(deployment: dict[str, Any]) -> list[tuple[str, str]]:
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    return [(e["name"], e["value"]) for e in container["env"]]
+
+
+def test_both_versions_share_the_release_feedback_key_and_no_other_release_has_it() -> None:
+    spec = make_spec()
+    # The API refuses the key in serving.env; an object stored before it did may have it.
+    stale = [
+        EnvVar.model_construct(name="modelrelease_server_feedback_key", value="x"),
+        EnvVar(name="MODELRELEASE_SERVER_WORKERS", value="2"),
+    ]
+    spec = spec.model_copy(update={"serving": spec.serving.model_copy(update={"env": stale})})
+    both = routing.deployments(spec, rolling(2, 50), OWNER)
+    keys = [[v for n, v in env_of(d) if n.upper() == routing.FEEDBACK_KEY_ENV] for d in both]
+    # One entry each, the release's own: serving.env cannot replace or shadow it.
+    assert keys == [[OWNER.uid], [OWNER.uid]]
+    assert all(("MODELRELEASE_SERVER_WORKERS", "2") in env_of(d) for d in both)
+    other = Owner("loan-default", "other-namespace", "uid-2")
+    [elsewhere] = routing.deployments(make_spec(), steady(), other)
+    assert dict(env_of(elsewhere))[routing.FEEDBACK_KEY_ENV] == "uid-2"
 
 
 def test_a_scaled_down_pod_keeps_serving_until_its_endpoint_is_gone() -> None:

@@ -1,4 +1,12 @@
-"""The Kubernetes API client the handlers share (loaded once, in or out of the cluster)."""
+"""The Kubernetes API client the handlers share (loaded once, in or out of the cluster).
+
+Every call through it is bounded: the client gives each request the operator's timeout
+(`MODELRELEASE_API_CONNECT_TIMEOUT`, `MODELRELEASE_API_TIMEOUT`) unless the call names
+its own `_request_timeout`, and a read that timed out is not sent again. Without that a
+black-holed API server (packets dropped, a connection accepted and never answered) would
+hang the thread that called it for ever: a release tick, a resync, the lease's renewal.
+Kopf's own watches use aiohttp and their own timeouts (main.py), not this client.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +14,67 @@ import functools
 from typing import Any
 
 import kubernetes
+import urllib3
+
+from .config import from_environment
+
+#: (connect, read) seconds, or one number for the whole request (the client's forms).
+Timeout = float | tuple[float, float]
+
+#: urllib3's default retries a GET whose read timed out three more times, which would
+#: make a silent API server cost four timeouts per call. Here a connection that could
+#: not be made is tried once more and a request whose answer did not come is not sent
+#: again (the read's error is raised as it is); the operator's loops retry on their
+#: next pass.
+RETRIES = urllib3.Retry(total=3, connect=1, read=False)
+
+
+class TimeoutApiClient(kubernetes.client.ApiClient):
+    """An ApiClient whose requests get `timeout` unless the call passes its own
+    `_request_timeout` (every generated API method goes through `call_api`)."""
+
+    def __init__(self, configuration: Any = None, *, timeout: Timeout) -> None:
+        super().__init__(configuration)
+        self.timeout = timeout
+
+    def call_api(
+        self,
+        method: str,
+        url: str,
+        header_params: Any = None,
+        body: Any = None,
+        post_params: Any = None,
+        _request_timeout: Timeout | None = None,
+    ) -> Any:
+        return super().call_api(
+            method,
+            url,
+            header_params,
+            body,
+            post_params,
+            _request_timeout=self.timeout if _request_timeout is None else _request_timeout,
+        )
+
+
+def new_client(configuration: Any, *, connect: float, read: float) -> TimeoutApiClient:
+    """A client for `configuration` (a kubernetes.client.Configuration, changed in place:
+    its retries) whose calls time out after `connect` and `read` seconds."""
+    configuration.retries = RETRIES
+    return TimeoutApiClient(configuration, timeout=(connect, read))
 
 
 @functools.cache
-def api_client() -> kubernetes.client.ApiClient:
+def api_client() -> TimeoutApiClient:
     try:
         kubernetes.config.load_incluster_config()  # type: ignore[no-untyped-call]
     except kubernetes.config.ConfigException:
         kubernetes.config.load_kube_config()  # type: ignore[no-untyped-call]
-    return kubernetes.client.ApiClient()
+    config = from_environment()
+    return new_client(
+        kubernetes.client.Configuration.get_default_copy(),
+        connect=config.api_connect_timeout,
+        read=config.api_timeout,
+    )
 
 
 def batch() -> kubernetes.client.BatchV1Api:
@@ -27,6 +87,10 @@ def core() -> kubernetes.client.CoreV1Api:
 
 def custom() -> kubernetes.client.CustomObjectsApi:
     return kubernetes.client.CustomObjectsApi(api_client())
+
+
+def coordination() -> kubernetes.client.CoordinationV1Api:
+    return kubernetes.client.CoordinationV1Api(api_client())
 
 
 def plain(obj: Any) -> dict[str, Any]:
@@ -42,3 +106,28 @@ def get_or_none(call: Any, *args: Any, **kwargs: Any) -> Any:
         if error.status == 404:
             return None
         raise
+
+
+def server_side_apply(resource_path: str, body: bytes, *, field_manager: str) -> None:
+    """PATCH `resource_path` (e.g. /apis/apps/v1/namespaces/NS/deployments/NAME) with a
+    server-side apply of `body`, sent as the bytes given, forcing conflicts.
+
+    The generated API methods serialize the body with json.dumps, which escapes
+    characters beyond the BMP as UTF-16 surrogate pairs; the API server's YAML decoder
+    refuses those (400). The caller serializes as UTF-8 instead (see
+    handlers/release_writer.py), and this sends it as it is."""
+    client = api_client()
+    method, url, headers, _, _ = client.param_serialize(
+        method="PATCH",
+        resource_path=resource_path,
+        query_params=[("fieldManager", field_manager), ("force", "true")],
+        header_params={
+            "Content-Type": "application/apply-patch+yaml",
+            "Accept": "application/json",
+        },
+        auth_settings=["BearerToken"],
+    )
+    response = client.call_api(method, url, header_params=headers, body=body)
+    response.read()
+    if response.status >= 400:
+        raise kubernetes.client.ApiException(http_resp=response)

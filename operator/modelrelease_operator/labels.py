@@ -10,6 +10,13 @@ MANAGED_BY = "modelrelease-operator"
 MODEL_LABEL = f"{GROUP}/model"
 TRAINING_LABEL = f"{GROUP}/training"
 RELEASE_LABEL = f"{GROUP}/release"
+#: On a release's serving objects: the model version, and stable/candidate/previous.
+VERSION_LABEL = f"{GROUP}/version"
+TRACK_LABEL = f"{GROUP}/track"
+#: On a ModelTraining that spec.retraining created: the release's name.
+RETRAINING_OF = f"{GROUP}/retraining-of"
+#: The annotation a manual command arrives in (release/commands.py).
+COMMAND_ANNOTATION = f"{GROUP}/command"
 
 
 def standard(

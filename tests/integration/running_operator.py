@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
 import time
 import urllib.request
@@ -21,25 +23,31 @@ MODULE = "modelrelease_operator.main"
 TOKEN_SECONDS = 6 * 3600
 
 
-def service_account_kubeconfig(api: kubernetes.client.ApiClient, path: Path) -> Path:
+def service_account_kubeconfig(
+    api: kubernetes.client.ApiClient,
+    path: Path,
+    *,
+    namespace: str = NAMESPACE,
+    service_account: str = SERVICE_ACCOUNT,
+) -> Path:
     """A kubeconfig for the cluster `api` talks to, holding a TokenRequest token of the
     operator's ServiceAccount, so that the operator gets exactly the RBAC that
-    manifests/ grants it."""
+    manifests/ grants it (another install's: `namespace`, `service_account`)."""
     request = kubernetes.client.AuthenticationV1TokenRequest(
         spec=kubernetes.client.V1TokenRequestSpec(audiences=[], expiration_seconds=TOKEN_SECONDS)
     )
     answer = kubernetes.client.CoreV1Api(api).create_namespaced_service_account_token(
-        SERVICE_ACCOUNT, NAMESPACE, request
+        service_account, namespace, request
     )
     if answer.status is None or not answer.status.token:
-        raise RuntimeError(f"TokenRequest for {NAMESPACE}/{SERVICE_ACCOUNT} returned no token")
+        raise RuntimeError(f"TokenRequest for {namespace}/{service_account} returned no token")
     # The kubeconfig loader has written the cluster's CA to a file already.
     return kubeconfig.write(
         path,
         server=api.configuration.host,
         ca=Path(api.configuration.ssl_ca_cert),
         user=kubeconfig.token_user(answer.status.token),
-        name=f"{NAMESPACE}:{SERVICE_ACCOUNT}",
+        name=f"{namespace}:{service_account}",
     )
 
 
@@ -98,11 +106,23 @@ class OperatorProcess:
     """
 
     def __init__(
-        self, kubeconfig_path: Path, workdir: Path, *, start_timeout: float = 120.0
+        self,
+        kubeconfig_path: Path,
+        workdir: Path,
+        *,
+        start_timeout: float = 120.0,
+        name: str = "operator",
+        env: dict[str, str] | None = None,
+        scope: tuple[str, ...] = ("--all-namespaces",),
     ) -> None:
         self.kubeconfig = kubeconfig_path
         self.workdir = workdir
-        self.log = workdir / "operator.log"
+        self.name = name
+        #: More environment for the process (e.g. leader election's settings).
+        self.extra_env = dict(env or {})
+        #: Kopf's namespace options: every namespace, or `--namespace=NAME` each.
+        self.scope = scope
+        self.log = workdir / f"{name}.log"
         self.start_timeout = start_timeout
         self.process: Process | None = None
         self.starts = 0
@@ -110,9 +130,12 @@ class OperatorProcess:
         self.start_seconds = 0.0
         #: Where the running operator serves its own Prometheus metrics.
         self.metrics_port = 0
+        #: Where it serves /healthz (kopf's liveness endpoint).
+        self.liveness_port = 0
 
-    def start(self) -> None:
-        port = free_port()
+    def start(self, *, wait: bool = True) -> None:
+        """Start the process; with `wait` (the default), return once it is live."""
+        port = self.liveness_port = free_port()
         self.metrics_port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("KUBERNETES_")}
         env.update(
@@ -125,13 +148,14 @@ class OperatorProcess:
                 "MODELRELEASE_RESYNC_SECONDS": "5",
             }
         )
+        env.update(self.extra_env)
         argv = [
             sys.executable,
             "-m",
             "kopf",
             "run",
             "--standalone",
-            "--all-namespaces",
+            *self.scope,
             f"--liveness=http://127.0.0.1:{port}/healthz",
             "-m",
             MODULE,
@@ -139,10 +163,16 @@ class OperatorProcess:
         self.starts += 1
         with self.log.open("a") as out:
             out.write(f"===== start #{self.starts}: {' '.join(argv[1:])}\n")
-        self.process = Process("operator", argv, self.log, env=env, cwd=self.workdir)
+        self.process = Process(self.name, argv, self.log, env=env, cwd=self.workdir)
+        if wait:
+            self.wait_live()
+
+    def wait_live(self) -> None:
+        """Wait until the started process's liveness endpoint answers."""
+        assert self.process is not None, "not started"
 
         def live() -> bool:
-            url = f"http://127.0.0.1:{port}/healthz"
+            url = f"http://127.0.0.1:{self.liveness_port}/healthz"
             with urllib.request.urlopen(url, timeout=5) as response:
                 return bool(response.status == 200)
 
@@ -163,6 +193,16 @@ class OperatorProcess:
         """A crash: SIGKILL, no cleanup."""
         if self.process is not None:
             self.process.kill()
+
+    def sigkill(self) -> None:
+        """kill -9 and nothing else (kill() sends SIGTERM first, a moment before SIGKILL):
+        not even a signal handler runs. Returns once the process is gone."""
+        if self.process is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.popen.wait(10)
+        self.process.stop(grace=0)  # reaps what else its group left and forgets it
 
     def restart(self, *, crash: bool = False) -> None:
         self.kill() if crash else self.stop()

@@ -6,6 +6,7 @@ annotations say; no model serves, so the release stays on its stable throughout.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from typing import Any
@@ -69,28 +70,29 @@ def release(namespace: str, template: dict[str, Any], labels: dict[str, str]) ->
     }
 
 
+def release_status(custom: kubernetes.client.CustomObjectsApi, namespace: str) -> dict[str, Any]:
+    found = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, RELEASE)
+    return dict(found.get("status") or {})
+
+
+def send(custom: kubernetes.client.CustomObjectsApi, namespace: str, command: str) -> None:
+    annotations = {"metadata": {"annotations": {COMMAND: command}}}
+    custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, RELEASE, annotations)
+
+
 def test_retrain_creates_the_template_and_a_rejected_retraining_changes_nothing(
     trainings: Trainings, kube_api: kubernetes.client.ApiClient, wait: Waiter
 ) -> None:
     custom = kubernetes.client.CustomObjectsApi(kube_api)
     namespace = trainings.namespace
 
-    def status() -> dict[str, Any]:
-        found = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, RELEASE)
-        return dict(found.get("status") or {})
+    status = functools.partial(release_status, custom, namespace)
 
     custom.create_namespaced_custom_object(
         GROUP, VERSION, namespace, PLURAL, release(namespace, weak_template(), {PART_OF: RELEASE})
     )
     wait.until(lambda: status().get("phase") == "Succeeded", what="v1 serving", timeout=60)
-    custom.patch_namespaced_custom_object(
-        GROUP,
-        VERSION,
-        namespace,
-        PLURAL,
-        RELEASE,
-        {"metadata": {"annotations": {COMMAND: "retrain"}}},
-    )
+    send(custom, namespace, "retrain")
     name = f"{RELEASE}-retrain-1"
     created = wait.until(
         lambda: (status().get("lastCommand") or {}).get("result"), what="the retrain command"
@@ -132,19 +134,10 @@ def test_a_template_fromtrainings_cannot_select_creates_nothing_and_names_the_fi
     body = release(namespace, weak_template(), {PART_OF: "something-else"})
     custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
 
-    def status() -> dict[str, Any]:
-        found = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, RELEASE)
-        return dict(found.get("status") or {})
+    status = functools.partial(release_status, custom, namespace)
 
     wait.until(lambda: status().get("phase") == "Succeeded", what="v1 serving", timeout=60)
-    custom.patch_namespaced_custom_object(
-        GROUP,
-        VERSION,
-        namespace,
-        PLURAL,
-        RELEASE,
-        {"metadata": {"annotations": {COMMAND: "retrain"}}},
-    )
+    send(custom, namespace, "retrain")
     result = wait.until(
         lambda: (status().get("lastCommand") or {}).get("result"), what="the retrain command"
     )

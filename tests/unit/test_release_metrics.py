@@ -118,3 +118,16 @@ def test_a_deleted_release_leaves_no_series_behind() -> None:
     assert value("modelrelease_operator_gate_threshold", **mine, gate="latency") is None
     # Deleting twice (a second delete event) is harmless.
     release_metrics.record("gone-ns", "loan", None, 0, [], None)
+
+
+def test_a_replica_that_stops_leading_forgets_every_release() -> None:
+    release_metrics.record("standby", "a", "Progressing", 25, ["weight"], None, degraded=True)
+    release_metrics.record("standby", "b", "Succeeded", 0, [], None)
+    assert value("modelrelease_operator_release_degraded", namespace="standby", release="a") == 1
+    release_metrics.forget_all()
+    for release in ("a", "b"):
+        labels = {"namespace": "standby", "release": release}
+        assert value("modelrelease_operator_candidate_weight_percent", **labels) is None
+        assert value("modelrelease_operator_release_degraded", **labels) is None
+        assert value("modelrelease_operator_release_phase", phase="Succeeded", **labels) is None
+    assert value("modelrelease_operator_releases", phase="Progressing") == 0

@@ -46,3 +46,56 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | 
 {{- define "modelrelease.image" -}}
 {{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) -}}
 {{- end -}}
+
+{{/*
+The operator's rules for the custom resources and what it makes of them, as
+manifests/rbac.yaml's ClusterRole has them: cluster-wide in the ClusterRole, or in a Role
+in each of watchNamespaces (manifests/namespaced/namespace-rbac/role.yaml).
+*/}}
+{{- define "modelrelease.operatorRules" -}}
+# The custom resources: read, and write their status.
+- apiGroups: [modelrelease.dev]
+  resources: [modeltrainings, modelreleases]
+  verbs: [get, list, watch]
+- apiGroups: [modelrelease.dev]
+  resources: [modeltrainings/status, modelreleases/status]
+  verbs: [get, patch]
+# spec.retraining creates new ModelTrainings (never edits or deletes one).
+- apiGroups: [modelrelease.dev]
+  resources: [modeltrainings]
+  verbs: [create]
+# Owner references with blockOwnerDeletion need update on the owner's finalizers.
+- apiGroups: [modelrelease.dev]
+  resources: [modeltrainings/finalizers, modelreleases/finalizers]
+  verbs: [update]
+# Training Jobs and their pods.
+- apiGroups: [batch]
+  resources: [jobs]
+  verbs: [get, list, watch, create]
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [get, list, watch]
+# Events on the resources.
+- apiGroups: [""]
+  resources: [events]
+  verbs: [create]
+# ModelRelease: the command annotation is removed once acted on.
+- apiGroups: [modelrelease.dev]
+  resources: [modelreleases]
+  verbs: [patch]
+# ModelRelease: one Deployment per model version, the Service(s) in front of them.
+- apiGroups: [apps]
+  resources: [deployments]
+  verbs: [get, list, watch, create, patch, delete]
+- apiGroups: [""]
+  resources: [services]
+  verbs: [get, list, create, patch, delete]
+# ModelRelease, scrape provider: each serving pod's /metrics through the pod proxy.
+- apiGroups: [""]
+  resources: [pods/proxy]
+  verbs: [get]
+# ModelRelease, gateway-api router: the HTTPRoute that splits traffic by weight.
+- apiGroups: [gateway.networking.k8s.io]
+  resources: [httproutes]
+  verbs: [get, list, create, patch, delete]
+{{- end -}}

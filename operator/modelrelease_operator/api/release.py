@@ -3,10 +3,43 @@
 from __future__ import annotations
 
 import itertools
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
+from .bounds import (
+    DNS_SUBDOMAIN_RE,
+    DURATION_LENGTH,
+    ENV_NAME_LENGTH,
+    ENV_VALUE_LENGTH,
+    IMAGE,
+    IMAGE_LENGTH,
+    KEY_LENGTH,
+    NAME_LENGTH,
+    PATH_LENGTH,
+    QUERY_LENGTH,
+    URI_LENGTH,
+    AnnotationMap,
+    DnsLabel,
+    DnsSubdomain,
+    Duration,
+    LabelMap,
+    LabelValue,
+    Quantity,
+    anchored,
+    check_duration,
+    check_limit,
+    check_pvc,
+    check_unique,
+    duration_rule,
+    keyed_list,
+    limit_message,
+    limit_rule,
+    pvc_rules,
+    qualified_name_cel,
+    qualified_name_message,
+    qualified_name_ok,
+)
 from .common import ApiModel, ScoreReference, cel, preserve_unknown
 from .crdgen import CrdInfo
 from .release_gates import DURATION, AccuracyGate, DriftGate, ErrorRateGate, LatencyGate
@@ -25,7 +58,7 @@ from .release_status import (
     VersionCounts,
     Window,
 )
-from .training import GATE_METRICS, QUANTITY
+from .training import GATE_METRICS
 
 RouterType = Literal["replicas", "gateway-api"]
 ProviderType = Literal["scrape", "prometheus"]
@@ -35,21 +68,73 @@ Command = Literal["promote", "promote-full", "pause", "resume", "abort", "retry"
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 DIGEST = r"^(sha256:)?[0-9a-f]{64}$"
+#: Environment variables the operator sets on every serving container itself; serving.env
+#: must not replace or shadow them (the server reads its settings case-insensitively).
+RESERVED_SERVING_ENV = (
+    "MODELRELEASE_SERVER_ARTIFACT",
+    "MODELRELEASE_SERVER_EXPECTED_DIGEST",
+    "MODELRELEASE_SERVER_MODEL_NAME",
+    "MODELRELEASE_SERVER_MODEL_VERSION",
+    "MODELRELEASE_SERVER_PORT",
+    "MODELRELEASE_SERVER_FEEDBACK_KEY",
+    "MODELRELEASE_SERVER_RELEASE",
+)
+#: Stage durations: at least a second, at most a week.
+STAGE_DURATION = ("1s", "168h")
+
+
+_SELECTOR = "spec.candidate.fromTrainings"
+_VALUES_MESSAGE = (
+    f"{_SELECTOR}.matchExpressions: In and NotIn need values, Exists and DoesNotExist take none"
+)
 
 
 class LabelSelectorRequirement(ApiModel):
     """One matchExpressions entry of a Kubernetes label selector."""
 
-    key: str = Field(min_length=1, max_length=317)
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": cel(
+            (
+                "(self.operator in ['In', 'NotIn']) == (has(self.values) && size(self.values) > 0)",
+                _VALUES_MESSAGE,
+            ),
+        )
+    }
+
+    key: str = Field(
+        min_length=1,
+        max_length=KEY_LENGTH,
+        json_schema_extra=cel(
+            (qualified_name_cel("self"), qualified_name_message(f"{_SELECTOR}.matchExpressions"))
+        ),
+    )
     operator: Literal["In", "NotIn", "Exists", "DoesNotExist"]
-    values: list[str] = Field(default_factory=list, max_length=64)
+    values: list[LabelValue] = Field(default_factory=list, max_length=64)
+
+    @field_validator("key")
+    @classmethod
+    def _qualified(cls, key: str) -> str:
+        if not qualified_name_ok(key):
+            raise ValueError(qualified_name_message(f"{_SELECTOR}.matchExpressions"))
+        return key
+
+    @model_validator(mode="after")
+    def _values_fit_the_operator(self) -> LabelSelectorRequirement:
+        if (self.operator in {"In", "NotIn"}) != bool(self.values):
+            raise ValueError(_VALUES_MESSAGE)
+        return self
 
 
 class LabelSelector(ApiModel):
     """A standard Kubernetes label selector (matchLabels and matchExpressions, ANDed)."""
 
-    match_labels: dict[str, str] = Field(default_factory=dict)
+    match_labels: LabelMap(f"{_SELECTOR}.matchLabels") = Field(  # type: ignore[valid-type]
+        default_factory=dict
+    )
     match_expressions: list[LabelSelectorRequirement] = Field(default_factory=list, max_length=16)
+
+
+_ARTIFACT_URI = "spec.candidate/spec.stable.artifactUri"
 
 
 class ModelSource(ApiModel):
@@ -89,13 +174,27 @@ class ModelSource(ApiModel):
         description="A ModelTraining in this namespace; its status gives the artifact, digest, "
         "version and offline metrics. A Rejected training can never become a candidate.",
     )
-    artifact_uri: str | None = Field(
+    artifact_uri: (
+        Annotated[
+            str,
+            Field(
+                min_length=1,
+                max_length=URI_LENGTH,
+                json_schema_extra=cel(*pvc_rules(_ARTIFACT_URI)),
+            ),
+            AfterValidator(lambda uri: check_pvc(_ARTIFACT_URI, uri)),
+        ]
+        | None
+    ) = Field(
         None,
-        min_length=1,
-        description="pvc://CLAIM/PATH, s3://, gs://, az:// or http(s):// folder of an artifact.",
+        description="pvc://CLAIM/PATH (no '..' segments), s3://, gs://, az:// or http(s):// "
+        "folder of an artifact.",
     )
     digest: str | None = Field(
-        None, pattern=DIGEST, description="sha256 of model.ubj: sha256:<hex> or <hex>."
+        None,
+        pattern=DIGEST,
+        max_length=71,
+        description="The artifact digest (model.sha256; docs/artifacts.md): sha256:<hex> or <hex>.",
     )
     version: str | None = Field(
         None,
@@ -105,6 +204,7 @@ class ModelSource(ApiModel):
     )
     metrics: dict[str, Any] | None = Field(
         None,
+        max_length=64,
         json_schema_extra=preserve_unknown(),
         description="Offline metrics of an artifact source, for the risk check.",
     )
@@ -146,11 +246,11 @@ class ModelSource(ApiModel):
 class Probe(ApiModel):
     """An HTTP probe of the serving container."""
 
-    path: str = Field(pattern=r"^/")
-    initial_delay_seconds: int = Field(0, ge=0)
-    period_seconds: int = Field(5, ge=1)
-    timeout_seconds: int = Field(2, ge=1)
-    failure_threshold: int = Field(3, ge=1)
+    path: str = Field(pattern=r"^/", max_length=PATH_LENGTH)
+    initial_delay_seconds: int = Field(0, ge=0, le=3600)
+    period_seconds: int = Field(5, ge=1, le=3600)
+    timeout_seconds: int = Field(2, ge=1, le=3600)
+    failure_threshold: int = Field(3, ge=1, le=1000)
 
 
 def _readiness() -> Probe:
@@ -164,57 +264,196 @@ def _liveness() -> Probe:
 class ServingResources(ApiModel):
     """Compute per serving pod; limits equal requests unless set."""
 
-    cpu: str = Field("500m", pattern=QUANTITY)
-    memory: str = Field("512Mi", pattern=QUANTITY)
-    cpu_limit: str | None = Field(None, pattern=QUANTITY)
-    memory_limit: str | None = Field(None, pattern=QUANTITY)
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": cel(
+            limit_rule("cpu", "cpuLimit", "spec.serving.resources"),
+            limit_rule("memory", "memoryLimit", "spec.serving.resources"),
+        )
+    }
+
+    cpu: Quantity = "500m"
+    memory: Quantity = "512Mi"
+    cpu_limit: Quantity | None = None
+    memory_limit: Quantity | None = None
+
+    @model_validator(mode="after")
+    def _limits_cover_requests(self) -> ServingResources:
+        path = "spec.serving.resources"
+        check_limit(self.cpu, self.cpu_limit, limit_message("cpu", "cpuLimit", path))
+        check_limit(self.memory, self.memory_limit, limit_message("memory", "memoryLimit", path))
+        return self
+
+
+_RESERVED_MESSAGE = (
+    "spec.serving.env: the operator sets "
+    + ", ".join(RESERVED_SERVING_ENV)
+    + " itself; they cannot be set here"
+)
 
 
 class EnvVar(ApiModel):
     """A plain environment variable of the serving container."""
 
-    name: str = Field(pattern=r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
-    value: str = ""
+    name: str = Field(
+        pattern=r"^[-._a-zA-Z][-._a-zA-Z0-9]*$", min_length=1, max_length=ENV_NAME_LENGTH
+    )
+    value: str = Field("", max_length=ENV_VALUE_LENGTH)
+
+    @field_validator("name")
+    @classmethod
+    def _not_reserved(cls, name: str) -> str:
+        if name.upper() in RESERVED_SERVING_ENV:
+            raise ValueError(_RESERVED_MESSAGE)
+        return name
 
 
 class Serving(ApiModel):
     """The serving pods of each version (the serving image's defaults work as they are)."""
 
-    image: str = Field("ghcr.io/modelrelease/server:0.1.0", min_length=1)
+    image: str = Field(
+        "ghcr.io/modelrelease/server:0.1.0", min_length=1, max_length=IMAGE_LENGTH, pattern=IMAGE
+    )
     replicas: int = Field(
         2, ge=1, le=100, description="Pods of the stable version when it takes all traffic."
     )
     port: int = Field(8080, ge=1, le=65535)
     resources: ServingResources = Field(default_factory=ServingResources)
     env: list[EnvVar] = Field(
-        default_factory=list, max_length=64, description="MODELRELEASE_SERVER_* settings etc."
+        default_factory=list,
+        max_length=64,
+        json_schema_extra={
+            # Each name once: the Deployment's env is a list keyed by name, which
+            # server-side apply refuses to merge with duplicates.
+            **keyed_list("name"),
+            **cel(
+                (
+                    "self.all(e, !(e.name.upperAscii() in ["
+                    + ", ".join(f"'{name}'" for name in RESERVED_SERVING_ENV)
+                    + "]))",
+                    _RESERVED_MESSAGE,
+                ),
+            ),
+        },
+        description="MODELRELEASE_SERVER_* settings etc., each name once; not those the "
+        "operator sets itself (the artifact, digest, model name and version, port, feedback "
+        "key, release).",
     )
+
+    @field_validator("env")
+    @classmethod
+    def _env_names_once(cls, env: list[EnvVar]) -> list[EnvVar]:
+        check_unique("spec.serving.env", [e.name for e in env])
+        return env
+
     readiness_probe: Probe = Field(default_factory=_readiness)
     liveness_probe: Probe = Field(default_factory=_liveness)
     credentials_secret: str | None = Field(
         None,
         pattern=DNS_LABEL,
+        max_length=NAME_LENGTH,
         description="A Secret whose keys become the server's environment (object stores).",
     )
-    service_account_name: str | None = None
-    node_selector: dict[str, str] = Field(default_factory=dict)
-    pod_annotations: dict[str, str] = Field(default_factory=dict)
+    service_account_name: DnsSubdomain | None = None
+    node_selector: LabelMap("spec.serving.nodeSelector") = Field(  # type: ignore[valid-type]
+        default_factory=dict
+    )
+    pod_annotations: AnnotationMap("spec.serving.podAnnotations") = Field(  # type: ignore[valid-type]
+        default_factory=dict
+    )
 
 
 class ParentRef(ApiModel):
     """A Gateway the HTTPRoute attaches to (gateway.networking.k8s.io ParentReference)."""
 
-    name: str = Field(min_length=1)
-    namespace: str | None = None
-    section_name: str | None = None
+    name: str = Field(min_length=1, max_length=NAME_LENGTH)
+    namespace: DnsLabel | None = None
+    section_name: DnsSubdomain | None = None
+
+
+#: Gateway API's rules for a PathPrefix value (HTTPPathMatch), which it checks itself.
+_PATH_PREFIX_MESSAGE = (
+    "spec.router.gatewayApi.pathPrefix: an absolute path without '//', '/./', '/../', "
+    "'%2f', '%2F' or '#', not ending in '/.' or '/..'"
+)
+_PATH_PREFIX_FORBIDDEN = ("//", "/./", "/../", "%2f", "%2F", "#")
+
+
+def _check_path_prefix(path: str) -> str:
+    if any(part in path for part in _PATH_PREFIX_FORBIDDEN) or path.endswith(("/.", "/..")):
+        raise ValueError(_PATH_PREFIX_MESSAGE)
+    return path
+
+
+def _same(field: str) -> str:
+    """CEL: parent refs p and q agree on an optional field (both unset, or equal). CEL
+    spells the property `namespace`, a reserved word, `__namespace__`."""
+    return (
+        f"((!has(p.{field}) && !has(q.{field})) || "
+        f"(has(p.{field}) && has(q.{field}) && p.{field} == q.{field}))"
+    )
+
+
+#: Gateway API's own rule for parentRefs of one HTTPRoute.
+_PARENTS_MESSAGE = (
+    "spec.router.gatewayApi.parentRefs: each parent once; several references to one Gateway "
+    "each name a different sectionName"
+)
 
 
 class GatewayApi(ApiModel):
     """The HTTPRoute of the `gateway-api` router."""
 
-    parent_refs: list[ParentRef] = Field(min_length=1, max_length=8)
-    hostnames: list[str] = Field(default_factory=list, max_length=16)
-    path_prefix: str = Field("/", pattern=r"^/")
+    @field_validator("parent_refs")
+    @classmethod
+    def _distinct_parents(cls, refs: list[ParentRef]) -> list[ParentRef]:
+        seen = [(r.name, r.namespace or "", r.section_name or "") for r in refs]
+        mixed = any(
+            p.name == q.name
+            and (p.namespace or "") == (q.namespace or "")
+            and (p.section_name is None) != (q.section_name is None)
+            for p in refs
+            for q in refs
+        )
+        if len(set(seen)) != len(seen) or mixed:
+            raise ValueError(_PARENTS_MESSAGE)
+        return refs
+
+    parent_refs: list[ParentRef] = Field(
+        min_length=1,
+        max_length=8,
+        json_schema_extra=cel(
+            (
+                "self.all(p, self.exists_one(q, p.name == q.name && "
+                f"{_same('__namespace__')} && {_same('sectionName')}))",
+                _PARENTS_MESSAGE,
+            ),
+            (
+                f"self.all(p, self.all(q, p.name != q.name || !{_same('__namespace__')} || "
+                "has(p.sectionName) == has(q.sectionName)))",
+                _PARENTS_MESSAGE,
+            ),
+        ),
+    )
+    hostnames: list[
+        Annotated[
+            str, Field(pattern=anchored(r"([*][.])?" + DNS_SUBDOMAIN_RE), max_length=NAME_LENGTH)
+        ]
+    ] = Field(default_factory=list, max_length=16)
+    path_prefix: Annotated[
+        str,
+        Field(
+            pattern=r"^/",
+            max_length=PATH_LENGTH,
+            json_schema_extra=cel(
+                (
+                    " && ".join(f"!self.contains('{part}')" for part in _PATH_PREFIX_FORBIDDEN)
+                    + " && !self.endsWith('/.') && !self.endsWith('/..')",
+                    _PATH_PREFIX_MESSAGE,
+                )
+            ),
+        ),
+        AfterValidator(_check_path_prefix),
+    ] = "/"
 
 
 class Router(ApiModel):
@@ -247,8 +486,14 @@ class Stage(ApiModel):
     """One step of the rollout: a share of traffic held for a while and judged."""
 
     weight: int = Field(ge=1, le=100, description="Percent of traffic on the candidate.")
+    # The range is checked by ModelReleaseSpec, not here: the operator's own implied last
+    # stage (stages.plan) lasts 0s.
     duration: str = Field(
-        "1m", pattern=DURATION, description="How long to stay, e.g. 30s, 5m (judged throughout)."
+        "1m",
+        pattern=DURATION,
+        max_length=DURATION_LENGTH,
+        json_schema_extra=cel(duration_rule("spec.stages[].duration", *STAGE_DURATION)),
+        description="How long to stay, e.g. 30s, 5m (judged throughout); 1s to 168h.",
     )
     min_requests: int = Field(
         100, ge=0, description="Candidate requests in this stage before a verdict is possible."
@@ -313,9 +558,10 @@ class CustomGate(ApiModel):
     name: str = Field(pattern=DNS_LABEL, max_length=63)
     query: str = Field(
         min_length=1,
-        description="Instant query returning one number. {{model}}, {{candidate}}, {{stable}}, "
-        "{{namespace}} and {{window}} (seconds since the stage's window began, e.g. 90s) "
-        "are replaced before querying.",
+        max_length=QUERY_LENGTH,
+        description="Instant query returning one number. {{model}}, {{candidate}}, "
+        "{{stable}}, {{namespace}}, {{release}} and {{window}} (seconds since the stage's "
+        "window began, e.g. 90s) are replaced before querying.",
     )
     min: float | None = None
     max: float | None = None
@@ -329,11 +575,23 @@ class Gates(ApiModel):
     drift: DriftGate | None = None
     accuracy: AccuracyGate | None = None
     relative: RelativeGates = Field(default_factory=RelativeGates)
-    custom: list[CustomGate] = Field(default_factory=list, max_length=16)
+    custom: list[CustomGate] = Field(
+        default_factory=list, max_length=16, json_schema_extra=keyed_list("name")
+    )
+
+    @field_validator("custom")
+    @classmethod
+    def _gate_names_once(cls, custom: list[CustomGate]) -> list[CustomGate]:
+        check_unique("spec.analysis.gates.custom", [gate.name for gate in custom])
+        return custom
 
 
 class PrometheusProvider(ApiModel):
-    address: str = Field(pattern=r"^https?://", description="Base URL of the Prometheus HTTP API.")
+    address: str = Field(
+        pattern=r"^https?://",
+        max_length=URI_LENGTH,
+        description="Base URL of the Prometheus HTTP API.",
+    )
     timeout_seconds: float = Field(5, gt=0, le=60)
 
 
@@ -366,7 +624,9 @@ class Provider(ApiModel):
 class Analysis(ApiModel):
     """How and how often the candidate is judged."""
 
-    interval: str = Field("15s", pattern=DURATION, description="Time between checks.")
+    interval: Duration("spec.analysis.interval", "1s", "1h") = Field(  # type: ignore[valid-type]
+        "15s", description="Time between checks (1s to 1h)."
+    )
     failure_limit: int = Field(
         1, ge=1, le=100, description="Failed checks (over the whole rollout) that roll back."
     )
@@ -374,6 +634,18 @@ class Analysis(ApiModel):
         "Wait",
         description="When a stage's time is up and a gate is still inconclusive: Wait (keep "
         "checking; never promoted), Pause (for a person to decide), Rollback.",
+    )
+    unavailable_limit: int = Field(
+        20,
+        ge=0,
+        le=1000,
+        description="Checks in a row with the metrics unreadable (provider down, pods not "
+        "answering) before `unavailable` applies; 0: wait for ever.",
+    )
+    unavailable: InconclusivePolicy = Field(
+        "Pause",
+        description="After unavailableLimit checks without metrics: Wait, Pause (default) or "
+        "Rollback. No check is ever passed on missing metrics.",
     )
     provider: Provider = Field(default_factory=Provider)
     gates: Gates = Field(default_factory=Gates)
@@ -452,10 +724,10 @@ class ModelReleaseSpec(ApiModel):
     )
     analysis: Analysis = Field(default_factory=Analysis)
     risk_check: RiskCheck = Field(default_factory=RiskCheck)
-    readiness_deadline: str = Field(
+    readiness_deadline: Duration("spec.readinessDeadline", "1s", "24h") = Field(  # type: ignore[valid-type]
         "10m",
-        pattern=DURATION,
-        description="A candidate not ready this long after it was deployed fails the release.",
+        description="A candidate not ready this long after it was deployed fails the release "
+        "(1s to 24h).",
     )
     monitoring: Monitoring | None = Field(
         None,
@@ -472,6 +744,8 @@ class ModelReleaseSpec(ApiModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelReleaseSpec:
+        for stage in self.stages:
+            check_duration("spec.stages[].duration", stage.duration, *STAGE_DURATION)
         weights = [stage.weight for stage in self.stages]
         if any(later <= earlier for earlier, later in itertools.pairwise(weights)):
             raise ValueError("spec.stages: weights must strictly increase")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from .bounds import DURATION_RE, anchored
 from .common import ApiModel
 
-#: Go-style durations, as Argo Rollouts and Flagger write them: 30s, 5m, 1h30m, 1.5m.
-DURATION = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
+#: Go-style durations, as Argo Rollouts and Flagger write them: 30s, 5m, 1h30m, 1.5m
+#: (at most six digits before a unit; each field has its range, see bounds.Duration).
+DURATION = anchored(DURATION_RE)
 
 
 class ErrorRateGate(ApiModel):

@@ -11,11 +11,14 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
+from .bounds import AnnotationMap, Duration, LabelMap
 from .common import ApiModel, cel, preserve_unknown
-from .release_gates import DURATION, AccuracyGate, DriftGate, ErrorRateGate, LatencyGate
+from .release_gates import AccuracyGate, DriftGate, ErrorRateGate, LatencyGate
 
 #: Five cron fields, or one of the @ shorthands; croniter checks the fields themselves.
-CRON = r"^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|\S+( \S+){4})$"
+CRON = r"^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|[^ ]+( [^ ]+){4})$"
+#: An IANA time zone name: Europe/Berlin, America/Argentina/Buenos_Aires, Etc/GMT+5, UTC.
+TIME_ZONE = r"^[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*$"
 
 
 class MonitoringGates(ApiModel):
@@ -49,11 +52,13 @@ class MonitoringGates(ApiModel):
 class Monitoring(ApiModel):
     """The stable in production, judged while no rollout runs."""
 
-    interval: str = Field("1m", pattern=DURATION, description="Time between checks.")
-    window: str = Field(
+    interval: Duration("spec.monitoring.interval", "1s", "1h") = Field(  # type: ignore[valid-type]
+        "1m", description="Time between checks (1s to 1h)."
+    )
+    window: Duration("spec.monitoring.window", "1s", "720h") = Field(  # type: ignore[valid-type]
         "10m",
-        pattern=DURATION,
-        description="Each check judges about the last `window` of traffic (a sliding window).",
+        description="Each check judges about the last `window` of traffic (a sliding window; "
+        "1s to 720h).",
     )
     failure_limit: int = Field(
         3, ge=1, le=100, description="Consecutive failed checks that make the release Degraded."
@@ -71,7 +76,10 @@ class Schedule(ApiModel):
         description="Standard five-field cron (minute hour day month weekday) or @daily etc.",
     )
     time_zone: str = Field(
-        "UTC", max_length=64, description="IANA time zone the cron fields are read in."
+        "UTC",
+        max_length=64,
+        pattern=TIME_ZONE,
+        description="IANA time zone the cron fields are read in.",
     )
 
 
@@ -85,13 +93,16 @@ class RetrainingTriggers(ApiModel):
 class TrainingTemplate(ApiModel):
     """The ModelTraining to create; its modelName is the release's."""
 
-    labels: dict[str, str] = Field(
+    labels: LabelMap("spec.retraining.template.labels") = Field(  # type: ignore[valid-type]
         default_factory=dict,
         description="Labels of the created training; spec.candidate.fromTrainings must "
         "select them.",
     )
-    annotations: dict[str, str] = Field(default_factory=dict)
+    annotations: AnnotationMap("spec.retraining.template.annotations") = Field(  # type: ignore[valid-type]
+        default_factory=dict
+    )
     spec: dict[str, Any] = Field(
+        max_length=32,
         json_schema_extra=preserve_unknown(),
         description="A ModelTraining spec. In spec.dataset.uri, {{date}} (YYYY-MM-DD in the "
         "schedule's time zone), {{timestamp}} (UTC, YYYYMMDDTHHMMSSZ), {{sequence}} and "
@@ -104,10 +115,9 @@ class Retraining(ApiModel):
 
     template: TrainingTemplate
     triggers: RetrainingTriggers = Field(default_factory=RetrainingTriggers)
-    backoff: str = Field(
+    backoff: Duration("spec.retraining.backoff", "1m", "720h") = Field(  # type: ignore[valid-type]
         "1h",
-        pattern=DURATION,
         description="After a retraining ends, onDegraded waits this long before another "
-        "(schedule and the retrain command do not wait).",
+        "(schedule and the retrain command do not wait); 1m to 720h.",
     )
     history_limit: int = Field(10, ge=1, le=50, description="Retrainings kept in status.")

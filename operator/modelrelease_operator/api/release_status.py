@@ -9,8 +9,10 @@ from pydantic import Field
 from .common import ApiModel, Condition, ScoreReference, preserve_unknown
 
 ReleasePhase = Literal["Pending", "Progressing", "Paused", "Succeeded", "RolledBack", "Failed"]
+#: The phases of a rollout in progress (a candidate between stable and full traffic).
+ROLLING: frozenset[str] = frozenset({"Progressing", "Paused"})
 Verdict = Literal["Pass", "Fail", "Inconclusive"]
-PauseReason = Literal["Manual", "Spec", "Stage", "Inconclusive"]
+PauseReason = Literal["Manual", "Spec", "Stage", "Inconclusive", "Unavailable"]
 
 
 class ModelRef(ApiModel):
@@ -44,6 +46,9 @@ class Window(ApiModel):
     started_at: str
     stable: VersionCounts = Field(default_factory=VersionCounts)
     candidate: VersionCounts = Field(default_factory=VersionCounts)
+    candidate_restarts: int = Field(
+        0, description="Container restarts of the candidate's pods when the window began."
+    )
 
 
 class GateStatus(ApiModel):
@@ -186,6 +191,10 @@ class ModelReleaseStatus(ApiModel):
     window: Window | None = None
     last_check_at: str | None = None
     failed_checks: int = 0
+    unavailable_checks: int = Field(0, description="Checks in a row without readable metrics.")
+    candidate_unready_since: str | None = Field(
+        None, description="When the candidate's pods stopped being ready during its stage."
+    )
     gates: list[GateStatus] = Field(default_factory=list)
     failed_gate: GateStatus | None = Field(None, description="The gate that rolled back.")
     risk: RiskStatus | None = None

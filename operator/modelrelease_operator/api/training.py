@@ -2,10 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
+from .bounds import (
+    IMAGE,
+    IMAGE_LENGTH,
+    KEY_LENGTH,
+    NAME_LENGTH,
+    URI_LENGTH,
+    AnnotationMap,
+    DnsSubdomain,
+    LabelMap,
+    LabelValue,
+    Quantity,
+    check_limit,
+    check_pvc,
+    limit_message,
+    limit_rule,
+    pvc_rules,
+    qualified_name_cel,
+    qualified_name_message,
+    qualified_name_ok,
+)
 from .common import ApiModel, Condition, ScoreReference, cel, preserve_unknown
 from .crdgen import CrdInfo
 
@@ -13,8 +33,13 @@ Task = Literal["binary", "multiclass", "regression"]
 DatasetFormat = Literal["auto", "csv", "parquet"]
 TrainingPhase = Literal["Pending", "Running", "Succeeded", "Failed", "Rejected"]
 
-QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$"
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+#: A version label (it becomes the value of labels on the Job and the Deployments).
+VERSION_LABEL = r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+#: Column names of a data set.
+COLUMN_LENGTH = 256
+#: What numpy and scikit-learn accept as a seed.
+MAX_SEED = 2**32 - 1
 
 #: Metrics a quality gate can name; the trainer computes these (docs/artifacts.md).
 GATE_METRICS = (
@@ -49,12 +74,20 @@ class Split(ApiModel):
     validation: float = Field(0.15, gt=0, lt=1)
     test: float = Field(0.15, gt=0, lt=1)
 
+    @model_validator(mode="after")
+    def _adds_up(self) -> Split:
+        total = self.train + self.validation + self.test
+        if not 0.9999 <= total <= 1.0001:
+            raise ValueError("spec.dataset.split: train + validation + test must add up to 1")
+        return self
+
 
 class Dataset(ApiModel):
     """Where the data is and which column to learn."""
 
     uri: str = Field(
         min_length=1,
+        max_length=URI_LENGTH,
         description=(
             "Where the table is: a path in the image or a mounted volume, file://, http(s)://, "
             "s3:// (with credentialsSecret), or a built-in data set: builtin:breast-cancer, "
@@ -62,33 +95,97 @@ class Dataset(ApiModel):
         ),
     )
     format: DatasetFormat = Field("auto", description="csv or parquet; auto goes by the suffix.")
-    label_column: str = Field(min_length=1, description="The column to predict.")
-    feature_columns: list[str] | None = Field(
-        None, description="Columns to learn from; all but the label when unset."
+    label_column: str = Field(
+        min_length=1, max_length=COLUMN_LENGTH, description="The column to predict."
+    )
+    feature_columns: list[Annotated[str, Field(min_length=1, max_length=COLUMN_LENGTH)]] | None = (
+        Field(
+            None,
+            max_length=1024,
+            description="Columns to learn from; all but the label when unset.",
+        )
     )
     split: Split = Field(default_factory=Split)
-    seed: int = Field(42, ge=0, description="Seed of the split and of the learner.")
+    seed: int = Field(42, ge=0, le=MAX_SEED, description="Seed of the split and of the learner.")
     stratify: bool = Field(True, description="Keep class shares equal across splits.")
 
 
 class Resources(ApiModel):
     """Compute for the training pod; requests equal limits unless limits are set."""
 
-    cpu: str = Field("1", pattern=QUANTITY)
-    memory: str = Field("2Gi", pattern=QUANTITY)
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": cel(
+            limit_rule("cpu", "cpuLimit", "spec.resources"),
+            limit_rule("memory", "memoryLimit", "spec.resources"),
+        )
+    }
+
+    cpu: Quantity = "1"
+    memory: Quantity = "2Gi"
     gpu: int = Field(0, ge=0, le=16, description="nvidia.com/gpu count; > 0 trains on CUDA.")
-    cpu_limit: str | None = Field(None, pattern=QUANTITY)
-    memory_limit: str | None = Field(None, pattern=QUANTITY)
+    cpu_limit: Quantity | None = None
+    memory_limit: Quantity | None = None
+
+    @model_validator(mode="after")
+    def _limits_cover_requests(self) -> Resources:
+        check_limit(self.cpu, self.cpu_limit, limit_message("cpu", "cpuLimit", "spec.resources"))
+        check_limit(
+            self.memory,
+            self.memory_limit,
+            limit_message("memory", "memoryLimit", "spec.resources"),
+        )
+        return self
+
+
+_TOLERATION_RULES = (
+    (
+        "has(self.key) || (has(self.operator) && self.operator == 'Exists')",
+        "spec.tolerations: without a key the operator must be Exists",
+    ),
+    (
+        "!has(self.operator) || self.operator != 'Exists' || !has(self.value) || self.value == ''",
+        "spec.tolerations: value must be empty when operator is Exists",
+    ),
+    (
+        "!has(self.tolerationSeconds) || (has(self.effect) && self.effect == 'NoExecute')",
+        "spec.tolerations: tolerationSeconds needs effect NoExecute",
+    ),
+)
 
 
 class Toleration(ApiModel):
-    """A core/v1 Toleration."""
+    """A core/v1 Toleration, held to the rules the API server checks in a pod."""
 
-    key: str | None = None
+    model_config = ApiModel.model_config | {"json_schema_extra": cel(*_TOLERATION_RULES)}
+
+    key: str | None = Field(
+        None,
+        max_length=KEY_LENGTH,
+        json_schema_extra=cel(
+            (qualified_name_cel("self"), qualified_name_message("spec.tolerations"))
+        ),
+    )
     operator: Literal["Exists", "Equal"] | None = None
-    value: str | None = None
+    value: LabelValue | None = None
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
     toleration_seconds: int | None = None
+
+    @field_validator("key")
+    @classmethod
+    def _qualified(cls, key: str | None) -> str | None:
+        if key is not None and not qualified_name_ok(key):
+            raise ValueError(qualified_name_message("spec.tolerations"))
+        return key
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Toleration:
+        if self.key is None and self.operator != "Exists":
+            raise ValueError(_TOLERATION_RULES[0][1])
+        if self.operator == "Exists" and self.value:
+            raise ValueError(_TOLERATION_RULES[1][1])
+        if self.toleration_seconds is not None and self.effect != "NoExecute":
+            raise ValueError(_TOLERATION_RULES[2][1])
+        return self
 
 
 class Artifacts(ApiModel):
@@ -102,26 +199,38 @@ class Artifacts(ApiModel):
                 "spec.artifacts.uri must start with pvc://, s3://, gs:// or az://",
             ),
             (
-                "!self.uri.startsWith('pvc://') || self.uri.matches('^pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?(/.*)?$')",
-                "spec.artifacts.uri: pvc:// must name a PersistentVolumeClaim: pvc://CLAIM/PATH",
-            ),
-            (
                 "self.uri.startsWith('pvc://') || has(self.credentialsSecret)",
                 "spec.artifacts.credentialsSecret is required for an object store URI",
             ),
         )
     }
 
-    uri: str = Field(
-        min_length=1,
-        description="pvc://CLAIM/PATH (mounted into the Job) or s3://, gs://, az:// URI. "
-        "Each training writes to <uri>/<training name>.",
+    uri: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=URI_LENGTH,
+            json_schema_extra=cel(*pvc_rules("spec.artifacts.uri")),
+        ),
+        AfterValidator(lambda uri: check_pvc("spec.artifacts.uri", uri)),
+    ] = Field(
+        description="pvc://CLAIM/PATH (mounted into the Job; no '..' segments) or s3://, gs://, "
+        "az:// URI. Each training writes to <uri>/<training name>.",
     )
     credentials_secret: str | None = Field(
         None,
         pattern=DNS_LABEL,
+        max_length=NAME_LENGTH,
         description="A Secret whose keys become the trainer's environment (object stores).",
     )
+
+    @model_validator(mode="after")
+    def _store(self) -> Artifacts:
+        if not self.uri.startswith(("pvc://", "s3://", "gs://", "az://")):
+            raise ValueError("spec.artifacts.uri must start with pvc://, s3://, gs:// or az://")
+        if not self.uri.startswith("pvc://") and self.credentials_secret is None:
+            raise ValueError("spec.artifacts.credentialsSecret is required for an object store URI")
+        return self
 
 
 class Threshold(ApiModel):
@@ -140,11 +249,19 @@ class Threshold(ApiModel):
     min: float | None = None
     max: float | None = None
 
+    @model_validator(mode="after")
+    def _bounded(self) -> Threshold:
+        if self.min is None and self.max is None:
+            raise ValueError("spec.qualityGate.thresholds: each threshold needs min or max")
+        return self
+
 
 class MustBeat(ApiModel):
     """Compare with the model that a ModelRelease currently serves as stable."""
 
-    release: str = Field(pattern=DNS_LABEL, description="A ModelRelease in this namespace.")
+    release: str = Field(
+        pattern=DNS_LABEL, max_length=NAME_LENGTH, description="A ModelRelease in this namespace."
+    )
     metric: Literal[GATE_METRICS] = "roc_auc"  # type: ignore[valid-type]
     margin: float = Field(
         0.0,
@@ -168,6 +285,7 @@ class JobLimits(ApiModel):
     ttl_seconds_after_finished: int | None = Field(
         None,
         ge=0,
+        le=365 * 24 * 3600,
         description="Delete the finished Job after this long; the results stay in status.",
     )
 
@@ -201,29 +319,52 @@ class ModelTrainingSpec(ApiModel):
     version: str | None = Field(
         None,
         max_length=63,
+        pattern=VERSION_LABEL,
         description="Version label of the result; the training's name if unset.",
     )
     task: Task
     framework: Literal["xgboost"] = "xgboost"
-    image: str = Field("ghcr.io/modelrelease/trainer:0.1.0", description="The training image.")
+    image: str = Field(
+        "ghcr.io/modelrelease/trainer:0.1.0",
+        min_length=1,
+        max_length=IMAGE_LENGTH,
+        pattern=IMAGE,
+        description="The training image.",
+    )
     dataset: Dataset
     hyperparameters: dict[str, Any] = Field(
         default_factory=dict,
+        max_length=64,
         json_schema_extra=preserve_unknown(),
         description="XGBoost parameters (max_depth, eta, ...) plus num_boost_round and "
         "early_stopping_rounds.",
     )
     resources: Resources = Field(default_factory=Resources)
-    node_selector: dict[str, str] = Field(default_factory=dict)
-    tolerations: list[Toleration] = Field(default_factory=list)
-    priority_class_name: str | None = None
-    service_account_name: str | None = None
-    pod_annotations: dict[str, str] = Field(
+    node_selector: LabelMap("spec.nodeSelector") = Field(default_factory=dict)  # type: ignore[valid-type]
+    tolerations: list[Toleration] = Field(default_factory=list, max_length=32)
+    priority_class_name: DnsSubdomain | None = None
+    service_account_name: DnsSubdomain | None = None
+    pod_annotations: AnnotationMap("spec.podAnnotations") = Field(  # type: ignore[valid-type]
         default_factory=dict, description="Annotations for the training pod."
     )
     artifacts: Artifacts
     quality_gate: QualityGate = Field(default_factory=QualityGate)
     job: JobLimits = Field(default_factory=JobLimits)
+
+    @model_validator(mode="after")
+    def _gate_fits_the_task(self) -> ModelTrainingSpec:
+        # The same rules as the CEL above, for specs built in Python (retraining templates).
+        regression = {"rmse", "mae", "r2"}
+        metrics = {t.metric for t in self.quality_gate.thresholds}
+        if self.task != "regression" and metrics & regression:
+            raise ValueError(
+                "spec.qualityGate.thresholds: rmse, mae and r2 apply to regression only"
+            )
+        if self.task == "regression" and metrics - regression:
+            raise ValueError(
+                "spec.qualityGate.thresholds: a regression gate can use rmse, mae and r2 only"
+            )
+        return self
 
 
 class ArtifactRef(ApiModel):

@@ -13,7 +13,7 @@ import kubernetes
 import urllib3
 
 from ..api import GROUP, VERSION
-from ..release.commands import COMMAND_ANNOTATION
+from ..labels import COMMAND_ANNOTATION
 
 RELEASES = "modelreleases"
 TRAININGS = "modeltrainings"

@@ -14,7 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ..release.commands import COMMAND_ANNOTATION, COMMANDS, ROLLING
+from ..api.release_status import ROLLING
+from ..labels import COMMAND_ANNOTATION
+from ..release.commands import COMMANDS
 
 Command = Literal["promote", "promote-full", "pause", "resume", "abort", "retry", "retrain"]
 Body = Mapping[str, Any]
@@ -114,6 +116,7 @@ def _paused(reason: object) -> str:
         "Spec": "by spec.paused",
         "Stage": "after a stage with pause; `promote` or `resume` continues",
         "Inconclusive": "a gate stayed inconclusive; `promote`, `resume` or `abort` decides",
+        "Unavailable": "the metrics stayed unreadable; `resume`, `promote` or `abort` decides",
     }.get(str(reason), "paused")
 
 

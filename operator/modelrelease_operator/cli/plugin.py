@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from ..api.release_status import ROLLING
 from ..release.commands import COMMANDS
 from . import commands, render
 from .cluster import Cluster, ClusterError, connect
@@ -211,6 +212,6 @@ def _command(cluster: Cluster, args: argparse.Namespace) -> int:
 def _where(body: dict[str, Any]) -> str:
     status = body.get("status") or {}
     phase = status.get("phase", "Pending")
-    if phase in render.ROLLING:
+    if phase in ROLLING:
         return f"{phase}, stage {status.get('stage')}, {status.get('candidateWeight', 0)}%"
     return str(phase)

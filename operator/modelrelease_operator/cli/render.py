@@ -12,13 +12,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..api.release import GateStatus, ModelRef, ModelReleaseSpec, ModelReleaseStatus, ModelSource
+from ..api.release_status import ROLLING
 from ..release.durations import parse_duration
 from ..release.stages import Plan, plan
 
 Body = Mapping[str, Any]
 
 FINAL = frozenset({"Succeeded", "RolledBack", "Failed"})
-ROLLING = frozenset({"Progressing", "Paused"})
 #: What a missing value prints as, so that columns stay readable.
 NONE = "-"
 #: History entries shown by `status`; status.history keeps up to spec.historyLimit.
@@ -30,6 +30,7 @@ PAUSED_WHY = {
     "Spec": "spec.paused is true",
     "Stage": "the stage passed; waiting for promote",
     "Inconclusive": "a gate stayed inconclusive; waiting for a person",
+    "Unavailable": "the metrics stayed unreadable; waiting for a person",
 }
 
 

@@ -22,26 +22,28 @@ import kopf
 import kubernetes
 from pydantic import ValidationError
 
-from .. import events, kube, labels
+from .. import events, kube, labels, leader
 from ..api import GROUP, VERSION
 from ..api.release import CandidateSelection, ModelReleaseSpec, ModelReleaseStatus
 from ..config import from_environment
-from ..release import candidates, retraining, routing
-from ..release.commands import COMMAND_ANNOTATION
-from ..release.decide import Decision, Observations, Resolution, decide
-from ..release.patches import merge_patch
-from . import release_metrics, release_world
+from ..labels import COMMAND_ANNOTATION
+from ..release import candidates
+from ..release.decide import Decision, decide
+from ..release.seen import Observations, Resolution
+from . import release_metrics, release_world, release_writer, status_writer
 from .resync import Logger, every
+from .schedule import RETRY_AFTER_ERROR as RETRY
+from .schedule import Key, TickSchedule
 
 PLURAL = "modelreleases"
-FIELD_MANAGER = "modelrelease-operator"
-APPLY = "application/apply-patch+yaml"
 CONFIG = from_environment()
 _locks: defaultdict[tuple[str, str], threading.Lock] = defaultdict(threading.Lock)
-#: When each known release is next looked at (monotonic seconds). Only a schedule:
-#: after a restart Kopf's initial listing fills it again, and all state is in status.
-_due: dict[tuple[str, str], float] = {}
+SCHEDULE = TickSchedule(workers=CONFIG.release_workers)
 TICK_GRANULARITY = 0.5
+
+
+class InvalidSpec(Exception):
+    """The release's spec cannot be acted on until it changes."""
 
 
 def _take_command(body: dict[str, Any], namespace: str, name: str) -> str | None:
@@ -75,119 +77,6 @@ def _take_command(body: dict[str, Any], namespace: str, name: str) -> str | None
     return str(command)
 
 
-def _apply(manifest: dict[str, Any]) -> None:
-    """Server-side apply: idempotent, and it takes back fields someone changed by hand."""
-    meta = manifest["metadata"]
-    kind = manifest["kind"]
-    common: dict[str, Any] = {
-        "field_manager": FIELD_MANAGER,
-        "force": True,
-        "_content_type": APPLY,
-    }
-    if kind == "Deployment":
-        release_world.apps().patch_namespaced_deployment(
-            meta["name"], meta["namespace"], manifest, **common
-        )
-    elif kind == "Service":
-        kube.core().patch_namespaced_service(meta["name"], meta["namespace"], manifest, **common)
-    elif kind == "HTTPRoute":
-        kube.custom().patch_namespaced_custom_object(
-            routing.GATEWAY_GROUP,
-            "v1",
-            meta["namespace"],
-            "httproutes",
-            meta["name"],
-            manifest,
-            **common,
-        )
-    else:
-        raise ValueError(f"cannot apply a {kind}")
-
-
-def _owned(items: list[Any], uid: str) -> list[str]:
-    names = []
-    for item in items:
-        meta = item["metadata"] if isinstance(item, dict) else kube.plain(item)["metadata"]
-        if any(ref.get("uid") == uid for ref in meta.get("ownerReferences") or []):
-            names.append(meta["name"])
-    return names
-
-
-def _prune(desired: routing.Desired, namespace: str, name: str, uid: str) -> None:
-    """Delete what this release made and status no longer asks for (a replaced candidate,
-    the other router's Services or route)."""
-    selector = f"{labels.RELEASE_LABEL}={name}"
-    keep = {m["metadata"]["name"] for m in desired.deployments}
-    found = release_world.apps().list_namespaced_deployment(namespace, label_selector=selector)
-    for gone in set(_owned(found.items, uid)) - keep:
-        kube.get_or_none(release_world.apps().delete_namespaced_deployment, gone, namespace)
-    keep = {m["metadata"]["name"] for m in desired.services}
-    services = kube.core().list_namespaced_service(namespace, label_selector=selector)
-    for gone in set(_owned(services.items, uid)) - keep:
-        kube.get_or_none(kube.core().delete_namespaced_service, gone, namespace)
-    keep = {m["metadata"]["name"] for m in desired.routes}
-    try:
-        routes = kube.custom().list_namespaced_custom_object(
-            routing.GATEWAY_GROUP, "v1", namespace, "httproutes", label_selector=selector
-        )
-    except kubernetes.client.ApiException as error:
-        if error.status == 404:  # the Gateway API is not installed: no routes to prune
-            return
-        raise
-    for gone in set(_owned(cast(dict[str, Any], routes).get("items", []), uid)) - keep:
-        kube.get_or_none(
-            kube.custom().delete_namespaced_custom_object,
-            routing.GATEWAY_GROUP,
-            "v1",
-            namespace,
-            "httproutes",
-            gone,
-        )
-
-
-def converge(
-    spec: ModelReleaseSpec, status: ModelReleaseStatus, namespace: str, name: str, uid: str
-) -> None:
-    """Make the Deployments, Services and route what status says: scale up first, then
-    point traffic, then remove what is no longer needed."""
-    desired = routing.desired(spec, status, routing.Owner(name, namespace, uid))
-    for manifest in [*desired.deployments, *desired.services, *desired.routes]:
-        _apply(manifest)
-    _prune(desired, namespace, name, uid)
-
-
-def _create_retraining(
-    spec: ModelReleaseSpec,
-    status: ModelReleaseStatus,
-    namespace: str,
-    name: str,
-    uid: str,
-    body: dict[str, Any],
-) -> None:
-    """Create the ModelTraining that status.retraining.current decided, once."""
-    current = status.retraining.current if status.retraining else None
-    if current is None or current.phase != "Creating" or spec.retraining is None:
-        return
-    manifest = retraining.manifest(spec, current, release=name, namespace=namespace, uid=uid)
-    try:
-        kube.custom().create_namespaced_custom_object(
-            GROUP, VERSION, namespace, release_world.TRAININGS, manifest
-        )
-    except kubernetes.client.ApiException as error:
-        if error.status == 409:  # created on an earlier tick that died before its status
-            return
-        if 400 <= error.status < 500:
-            # The API server refused the template: say so where users look, retry later.
-            events.post(
-                body,
-                type="Warning",
-                reason="RetrainingRefused",
-                message=f"cannot create ModelTraining {current.name}: {error.body}"[:1000],
-            )
-            return
-        raise
-
-
 def _window_seconds(status: ModelReleaseStatus, now: datetime) -> float:
     if status.window is None:
         return 0.0
@@ -198,9 +87,13 @@ def reconcile(namespace: str, name: str, logger: Logger) -> ModelReleaseSpec | N
     """One look at one release. Returns its spec (None when it is gone or invalid)."""
     started = time.monotonic()
     with _locks[(namespace, name)]:
-        body = kube.get_or_none(
-            kube.custom().get_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, name
-        )
+        try:
+            body = kube.get_or_none(
+                kube.custom().get_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, name
+            )
+        except Exception:  # counted like any failed reconcile (an API server away, ...)
+            release_metrics.RECONCILE_ERRORS.labels(namespace=namespace, release=name).inc()
+            raise
         if body is None or body["metadata"].get("deletionTimestamp"):
             release_metrics.record(namespace, name, None, 0, [], None)
             return None
@@ -212,6 +105,9 @@ def reconcile(namespace: str, name: str, logger: Logger) -> ModelReleaseSpec | N
             return None
         try:
             _step(body, spec, status, namespace, name, logger)
+        except InvalidSpec as error:
+            events.post(body, type="Warning", reason="InvalidSpec", message=str(error)[:1000])
+            raise
         except Exception:
             release_metrics.RECONCILE_ERRORS.labels(namespace=namespace, release=name).inc()
             raise
@@ -242,7 +138,6 @@ def _step(
     name: str,
     logger: Logger,
 ) -> Decision:
-    uid = body["metadata"]["uid"]
     now = datetime.now(UTC)
     command = _take_command(body, namespace, name)
     stable_ready, candidate_ready = release_world.readiness(spec, status, namespace, name)
@@ -259,24 +154,17 @@ def _step(
         command=command,
         retraining=release_world.retraining_seen(status, namespace),
         name=name,
+        candidate_restarts=release_world.candidate_restarts(status, namespace, name),
     )
-    decision = decide(spec, status, observed, now, body["metadata"].get("generation"))
-    written = {k: v for k, v in (body.get("status") or {}).items() if k != "kopf"}
-    change = merge_patch(written, decision.status.to_wire())
-    if change:
-        # resourceVersion makes the write conditional: a status decided from a stale read
-        # is refused (409) instead of stepping twice; the next tick decides again.
-        kube.custom().patch_namespaced_custom_object_status(
-            GROUP,
-            VERSION,
-            namespace,
-            PLURAL,
-            name,
-            {
-                "metadata": {"resourceVersion": body["metadata"]["resourceVersion"]},
-                "status": change,
-            },
-        )
+    try:
+        decision = decide(spec, status, observed, now, body["metadata"].get("generation"))
+    except ValueError as error:
+        # A value the schema admitted that the core cannot use (an object stored under an
+        # older CRD without bounds): said on the release; acted on once it changes.
+        raise InvalidSpec(str(error)) from error
+    # Conditional on the read resourceVersion: a stale decision is refused (409) instead
+    # of stepping twice; the next tick decides again.
+    status_writer.write(PLURAL, body, decision.status.to_wire())
     # Counted once the decision is recorded in status, even if applying it fails below
     # (the next tick converges again, but decides nothing new).
     release_metrics.record(
@@ -289,11 +177,14 @@ def _step(
         candidate_ready=candidate_ready if decision.status.candidate else None,
         degraded=None if spec.monitoring is None else decision.status.health == "Degraded",
     )
-    converge(spec, decision.status, namespace, name, uid)
-    _create_retraining(spec, decision.status, namespace, name, uid, body)
+    # The Events tell what status now records: posted before the cluster is changed, so a
+    # failing apply below cannot lose them (the next tick applies again, and has no
+    # transition of its own to announce).
     for event in decision.events:
         events.post(body, type=event.type, reason=event.reason, message=event.message)
         logger.info("%s/%s: %s: %s", namespace, name, event.reason, event.message)
+    release_writer.converge(spec, decision.status, body)
+    release_writer.create_retraining(spec, decision.status, body)
     return decision
 
 
@@ -302,31 +193,30 @@ def serve_metrics(**_: Any) -> None:
     release_metrics.serve(CONFIG.metrics_port)
 
 
-def _reconcile_logged(namespace: str, name: str, logger: Logger) -> float:
-    """Reconcile one release; seconds until it should be looked at again."""
+def _look(key: Key, logger: Logger) -> float | None:
+    """Reconcile one release; seconds until it should be looked at again, None to forget
+    it (gone, or invalid until it changes). Other errors are the caller's to log."""
+    namespace, name = key
     try:
         spec = reconcile(namespace, name, logger)
+        return None if spec is None else release_world.tick_seconds(spec)
+    except InvalidSpec as error:
+        logger.warning("%s/%s: not acted on until it changes: %s", namespace, name, error)
+        return None
     except kubernetes.client.ApiException as error:
         if error.status != 409:  # 409: a concurrent write; decide again next tick
             logger.warning("%s/%s: %s %s", namespace, name, error.status, error.reason)
         return 1.0
-    except Exception:
-        logger.exception("%s/%s: reconcile failed", namespace, name)
-        return 5.0
-    if spec is None:
-        _due.pop((namespace, name), None)
-        return 5.0
-    return release_world.tick_seconds(spec)
 
 
 @every(TICK_GRANULARITY)
 def tick_due_releases(logger: Logger) -> None:
-    """Look at every release whose tick has come (see `_due`): one loop for all releases
-    instead of a Kopf daemon each, which would put a finalizer on every release."""
-    now = time.monotonic()
-    for key, due in list(_due.items()):
-        if due <= now and key in _due:
-            _due[key] = time.monotonic() + _reconcile_logged(*key, logger)
+    """Look at every release whose tick has come: one loop for all releases instead of a
+    Kopf daemon each, which would put a finalizer on every release."""
+    if not leader.acting():
+        return
+    # Leadership lost mid-pass: the releases not yet started stay due for the next leader.
+    SCHEDULE.run_due(lambda key: _look(key, logger) if leader.acting() else 0.0, logger)
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
@@ -335,11 +225,24 @@ def release_changed(type: str, name: str, namespace: str | None, logger: Logger,
     every release when it starts, so this also (re)builds the tick schedule."""
     if namespace is None:
         return
+    key = (namespace, name)
     if type == "DELETED":
-        _due.pop((namespace, name), None)
-        _locks.pop((namespace, name), None)
+        SCHEDULE.forget(key)
+        _locks.pop(key, None)
         return
-    _due[(namespace, name)] = time.monotonic() + _reconcile_logged(namespace, name, logger)
+    if not leader.acting():
+        # A standby keeps the schedule filled so that, once it leads, it ticks them all.
+        SCHEDULE.set(key, 0.0)
+        return
+    try:
+        after = _look(key, logger)
+    except Exception:
+        logger.exception("%s/%s: reconcile failed; retrying in %ss", namespace, name, RETRY)
+        after = RETRY
+    if after is None:
+        SCHEDULE.forget(key)
+    else:
+        SCHEDULE.set(key, after)
 
 
 @kopf.on.event("apps", "v1", "deployments", labels={labels.RELEASE_LABEL: kopf.PRESENT})
@@ -347,7 +250,7 @@ def release_deployment_changed(
     labels: Mapping[str, str], namespace: str | None, logger: Logger, **_: Any
 ) -> None:
     """Pods became ready (or a Deployment was edited): the release may move on."""
-    if namespace is None:
+    if namespace is None or not leader.acting():
         return
     try:
         reconcile(namespace, labels[RELEASE], logger)

@@ -171,3 +171,15 @@ def _remove(gauge: Gauge, *labels: str) -> None:
     # Older prometheus_client raises KeyError for a series never set: nothing to remove.
     with contextlib.suppress(KeyError):
         gauge.remove(*labels)
+
+
+def forget_all() -> None:
+    """Drop every per-release series: a replica that stopped leading no longer knows them,
+    and the leader's are the ones to read (two replicas must not both report a release)."""
+    with _lock:
+        known = list(_phases)
+        _phases.clear()
+        for name in PHASES:
+            RELEASES.labels(phase=name).set(0)
+        for namespace, release in known:
+            _forget(namespace, release)

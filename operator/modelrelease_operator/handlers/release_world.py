@@ -11,13 +11,13 @@ import logging
 import urllib.parse
 import urllib.request
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
 import kubernetes
 
-from .. import kube, labels
+from .. import fetch, kube, labels
 from ..api import GROUP, VERSION
 from ..api.release import (
     ModelRef,
@@ -26,15 +26,18 @@ from ..api.release import (
     ModelSource,
     ScoreReference,
 )
-from ..release import candidates, promql, routing
-from ..release.decide import MetricsRead, Resolution
+from ..api.release_status import ROLLING
+from ..config import from_environment
+from ..release import candidates, monitoring, promql, routing, selectors, sources
 from ..release.durations import parse_duration
 from ..release.observations import parse_exposition
+from ..release.seen import MetricsRead, Resolution
 
 log = logging.getLogger(__name__)
 TRAININGS = "modeltrainings"
 #: A pod proxy or Prometheus call that takes longer than this is a failed read.
 READ_TIMEOUT = 5.0
+CONFIG = from_environment()
 
 
 def apps() -> kubernetes.client.AppsV1Api:
@@ -43,12 +46,19 @@ def apps() -> kubernetes.client.AppsV1Api:
 
 def read_reference(uri: str) -> ScoreReference | None:
     """reference.json's score histogram, where the operator can read the artifact: a local
-    path, file:// or http(s)://. pvc:// and object stores need the serving pods; None."""
+    path, file:// or http(s):// (a bounded fetch: see `fetch`). pvc:// and object stores
+    need the serving pods; None."""
     parsed = urllib.parse.urlparse(uri)
     try:
         if parsed.scheme in {"http", "https"}:
-            with urllib.request.urlopen(uri.rstrip("/") + "/reference.json", timeout=5) as reply:
-                document = json.load(reply)
+            document = json.loads(
+                fetch.get(
+                    uri.rstrip("/") + "/reference.json",
+                    timeout=READ_TIMEOUT,
+                    max_bytes=CONFIG.fetch_max_bytes,
+                    allow=CONFIG.fetch_allow,
+                )
+            )
         elif parsed.scheme in {"", "file"}:
             path = Path(parsed.path if parsed.scheme == "file" else uri) / "reference.json"
             document = json.loads(path.read_text())
@@ -56,7 +66,7 @@ def read_reference(uri: str) -> ScoreReference | None:
             return None
         score = document["score"]
         return ScoreReference(edges=score["edges"], counts=score["counts"])
-    except (OSError, ValueError, KeyError, TypeError) as error:
+    except (fetch.FetchError, OSError, ValueError, KeyError, TypeError) as error:
         log.info("no reference distribution at %s: %s", uri, error)
         return None
 
@@ -77,49 +87,19 @@ def resolve(
     """A model source as a deployable reference, or why it is not one (yet)."""
     if source is None:
         return None
-    known = [status.stable, status.candidate, status.previous]
     if source.training is None:
-        assert source.artifact_uri is not None and source.digest is not None
-        ref = ModelRef(
-            version=source.version or source.digest.removeprefix("sha256:")[:12],
-            uri=source.artifact_uri,
-            digest=source.digest,
-            metrics=source.metrics,
+        found = sources.from_artifact(source)
+    else:
+        training = kube.get_or_none(
+            kube.custom().get_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            namespace,
+            TRAININGS,
+            source.training,
         )
-        return Resolution("Ready", _with_reference(ref, known), f"artifact {ref.uri}")
-    training = kube.get_or_none(
-        kube.custom().get_namespaced_custom_object,
-        GROUP,
-        VERSION,
-        namespace,
-        TRAININGS,
-        source.training,
-    )
-    if training is None:
-        return Resolution("Missing", None, f"ModelTraining {source.training} not found")
-    found = training.get("status") or {}
-    phase = found.get("phase", "Pending")
-    if phase == "Rejected":
-        return Resolution(
-            "Rejected",
-            None,
-            f"ModelTraining {source.training} was Rejected (quality gate): it can never be "
-            f"a candidate. {found.get('message', '')}".strip(),
-        )
-    if phase == "Failed":
-        return Resolution("Failed", None, f"ModelTraining {source.training} Failed")
-    artifact = found.get("artifact") or {}
-    if phase != "Succeeded" or not artifact.get("uri") or not artifact.get("digest"):
-        return Resolution("Waiting", None, f"waiting for ModelTraining {source.training} ({phase})")
-    ref = ModelRef(
-        version=source.version or found.get("modelVersion") or source.training,
-        uri=artifact["uri"],
-        digest=artifact["digest"],
-        training=source.training,
-        metrics=found.get("metrics"),
-        reference=found.get("scoreReference"),
-    )
-    return Resolution("Ready", _with_reference(ref, known), f"ModelTraining {source.training}")
+        found = sources.from_training(source, training)
+    return with_reference(found, status)
 
 
 def with_reference(found: Resolution | None, status: ModelReleaseStatus) -> Resolution | None:
@@ -138,10 +118,29 @@ def trainings(source: ModelSource, namespace: str) -> list[candidates.TrainingSe
         VERSION,
         namespace,
         TRAININGS,
-        label_selector=candidates.selector_string(source.from_trainings),
+        label_selector=selectors.selector_string(source.from_trainings),
     )
     items = cast(dict[str, Any], listing).get("items", [])
     return [candidates.seen_from_object(item) for item in items]
+
+
+def retraining_seen(status: ModelReleaseStatus, namespace: str) -> tuple[str, str] | None:
+    """The in-flight retraining's (phase, message); None when it does not exist."""
+    current = status.retraining.current if status.retraining else None
+    if current is None:
+        return None
+    found = kube.get_or_none(
+        kube.custom().get_namespaced_custom_object,
+        GROUP,
+        VERSION,
+        namespace,
+        TRAININGS,
+        current.name,
+    )
+    if found is None:
+        return None
+    state = found.get("status") or {}
+    return str(state.get("phase") or "Pending"), str(state.get("message") or "")
 
 
 def training_created(
@@ -159,21 +158,6 @@ def training_created(
     return None if found is None else candidates.seen_from_object(found).created
 
 
-def _deployment_ready(found: Mapping[str, Any] | None, desired: int) -> bool:
-    """The Deployment has been told `desired` pods, and that many are ready and current."""
-    if found is None:
-        return desired == 0
-    spec, state = found.get("spec") or {}, found.get("status") or {}
-    meta = found.get("metadata") or {}
-    if spec.get("replicas") != desired:
-        return False
-    if (state.get("observedGeneration") or 0) < (meta.get("generation") or 0):
-        return False
-    return (state.get("readyReplicas") or 0) >= desired and (
-        state.get("updatedReplicas") or 0
-    ) >= desired
-
-
 def readiness(
     spec: ModelReleaseSpec, status: ModelReleaseStatus, namespace: str, name: str
 ) -> tuple[bool, bool]:
@@ -188,9 +172,26 @@ def readiness(
     def ready(model: ModelRef | None, count: int) -> bool:
         if model is None:
             return False
-        return _deployment_ready(by_name.get(routing.deployment_name(name, model.version)), count)
+        return sources.deployment_ready(
+            by_name.get(routing.deployment_name(name, model.version)), count
+        )
 
     return ready(status.stable, stable_count), ready(status.candidate, candidate_count)
+
+
+def candidate_restarts(status: ModelReleaseStatus, namespace: str, name: str) -> int | None:
+    """Container restarts summed over the candidate's pods while a rollout runs (None
+    otherwise): a crash takes its counters with it, so the metrics alone miss it."""
+    if status.candidate is None or status.phase not in ROLLING:
+        return None
+    version = labels.label_value(status.candidate.version)
+    selector = f"{labels.RELEASE_LABEL}={name},{labels.VERSION_LABEL}={version}"
+    pods = kube.core().list_namespaced_pod(namespace, label_selector=selector)
+    total = 0
+    for pod in (kube.plain(p) for p in pods.items):
+        for container in (pod.get("status") or {}).get("containerStatuses") or []:
+            total += int(container.get("restartCount") or 0)
+    return total
 
 
 def _scrape(spec: ModelReleaseSpec, namespace: str, name: str) -> MetricsRead:
@@ -222,22 +223,31 @@ def _scrape(spec: ModelReleaseSpec, namespace: str, name: str) -> MetricsRead:
 
 
 def _query(address: str, query: str, timeout: float) -> Mapping[str, Any]:
+    """One instant query: a bounded fetch (deadline, size cap, no redirects, allowlist)."""
     url = f"{address.rstrip('/')}/api/v1/query?" + urllib.parse.urlencode({"query": query})
-    with urllib.request.urlopen(url, timeout=timeout) as reply:
-        answer: Mapping[str, Any] = json.load(reply)
-        return answer
+    body = fetch.get(
+        url, timeout=timeout, max_bytes=CONFIG.fetch_max_bytes, allow=CONFIG.fetch_allow
+    )
+    answer: Mapping[str, Any] = json.loads(body)
+    return answer
 
 
 def _prometheus(
-    spec: ModelReleaseSpec, status: ModelReleaseStatus, namespace: str, window_seconds: float
+    spec: ModelReleaseSpec,
+    status: ModelReleaseStatus,
+    namespace: str,
+    name: str,
+    window_seconds: float,
 ) -> MetricsRead:
+    """The release's series in Prometheus: its own pods' only (`namespace`, `release`)."""
     provider = spec.analysis.provider.prometheus
     assert provider is not None
     versions = [m.version for m in (status.stable, status.candidate) if m is not None]
+    queries = promql.snapshot_queries(spec.model_name, versions, namespace=namespace, release=name)
     try:
         answers = {
             series: _query(provider.address, text, provider.timeout_seconds)
-            for series, text in promql.snapshot_queries(spec.model_name, versions).items()
+            for series, text in queries.items()
         }
         custom: dict[str, float | None] = {}
         for gate in spec.analysis.gates.custom:
@@ -247,13 +257,14 @@ def _prometheus(
                 candidate=status.candidate.version if status.candidate else "",
                 stable=status.stable.version if status.stable else "",
                 namespace=namespace,
+                release=name,
                 window_seconds=window_seconds,
             )
             custom[gate.name] = promql.scalar(
                 _query(provider.address, query, provider.timeout_seconds)
             )
         return MetricsRead(versions=promql.snapshots_from_answers(answers), custom=custom)
-    except (OSError, ValueError, KeyError) as error:
+    except (fetch.FetchError, OSError, ValueError, KeyError) as error:
         return MetricsRead(error=f"prometheus: {error}"[:300])
 
 
@@ -264,11 +275,13 @@ def metrics(
     name: str,
     window_seconds: float,
 ) -> MetricsRead | None:
-    """One read of the configured provider; None when no stage is being judged."""
-    if status.phase not in {"Progressing", "Paused"} or status.stage_started_at is None:
+    """One read of the configured provider; None when no stage is being judged and no
+    monitoring check is due."""
+    judging = status.phase in ROLLING and status.stage_started_at is not None
+    if not judging and not monitoring.due(spec, status, datetime.now(UTC)):
         return None
     if spec.analysis.provider.type == "prometheus":
-        return _prometheus(spec, status, namespace, window_seconds)
+        return _prometheus(spec, status, namespace, name, window_seconds)
     return _scrape(spec, namespace, name)
 
 

@@ -17,13 +17,14 @@ import kopf
 import kubernetes
 from pydantic import ValidationError
 
-from .. import events, kube, labels
+from .. import events, kube, labels, leader
 from ..api import GROUP, VERSION
 from ..api.training import ModelTrainingSpec, ModelTrainingStatus
 from ..config import from_environment
 from ..training import gates
 from ..training.decide import TERMINAL, Observation, decide
 from ..training.jobs import TrainingRef, render_job
+from . import status_writer
 from .resync import Logger, every
 
 PLURAL = "modeltrainings"
@@ -110,11 +111,12 @@ def reconcile(
             except kubernetes.client.ApiException as error:
                 if error.status != 409:  # 409: made by an earlier run; adopt it
                     raise
-        new_status = decision.status.to_wire()
-        if new_status != ModelTrainingStatus.model_validate(body.get("status") or {}).to_wire():
-            kube.custom().patch_namespaced_custom_object_status(
-                GROUP, VERSION, namespace, PLURAL, name, {"status": new_status}
-            )
+        try:
+            status_writer.write(PLURAL, body, decision.status.to_wire())
+        except kubernetes.client.ApiException as error:
+            if error.status == 409:  # decided from a stale read: the next event decides again
+                return
+            raise
         for event in decision.events:
             events.post(body, type=event.type, reason=event.reason, message=event.message)
             logger.info("%s/%s: %s: %s", namespace, name, event.reason, event.message)
@@ -127,14 +129,15 @@ def training_changed(type: str, name: str, namespace: str | None, logger: Logger
     if type == "DELETED":
         _locks.pop((namespace, name), None)
         return
-    reconcile(namespace, name, logger)
+    if leader.acting():  # a standby leaves it to the leader
+        reconcile(namespace, name, logger)
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={labels.TRAINING_LABEL: kopf.PRESENT})
 def training_job_changed(
     labels: Mapping[str, str], namespace: str | None, logger: Logger, **_: Any
 ) -> None:
-    if namespace is not None:
+    if namespace is not None and leader.acting():
         reconcile(namespace, labels[TRAINING], logger)
 
 
@@ -142,17 +145,40 @@ def training_job_changed(
 def training_pod_changed(
     labels: Mapping[str, str], namespace: str | None, logger: Logger, **_: Any
 ) -> None:
-    if namespace is not None:
+    if namespace is not None and leader.acting():
         reconcile(namespace, labels[TRAINING], logger)
+
+
+def _watched_trainings(logger: Logger) -> list[dict[str, Any]]:
+    """Every ModelTraining the operator watches: cluster-wide, or in each namespace of
+    MODELRELEASE_WATCH_NAMESPACES (a namespaced install may list nowhere else). A
+    namespace that cannot be listed is logged and skipped; the others are resynced."""
+    if not CONFIG.watch_namespaces:
+        listing: dict[str, Any] = kube.custom().list_cluster_custom_object(  # type: ignore[assignment]
+            GROUP, VERSION, PLURAL
+        )
+        return list(listing.get("items", []))
+    items: list[dict[str, Any]] = []
+    for namespace in CONFIG.watch_namespaces:
+        try:
+            listing = kube.custom().list_namespaced_custom_object(  # type: ignore[assignment]
+                GROUP, VERSION, namespace, PLURAL
+            )
+        except kubernetes.client.ApiException as error:
+            logger.warning(
+                "%s: cannot list trainings: %s %s", namespace, error.status, error.reason
+            )
+            continue
+        items += listing.get("items", [])
+    return items
 
 
 @every()
 def resync_trainings(logger: Logger) -> None:
     """Reconcile every unfinished training; retries what a failed event left undone."""
-    listing: dict[str, Any] = kube.custom().list_cluster_custom_object(  # type: ignore[assignment]
-        GROUP, VERSION, PLURAL
-    )
-    for item in listing.get("items", []):
+    for item in _watched_trainings(logger):
+        if not leader.acting():  # leadership lost during the pass: stop at once
+            return
         if (item.get("status") or {}).get("phase") in TERMINAL:
             continue
         meta = item["metadata"]

@@ -34,8 +34,8 @@ from ..api.release import (
     ModelReleaseSpec,
     ModelReleaseStatus,
 )
-from ..api.release_status import SKIPPED_LIMIT, SkippedTraining
-from .decide import ROLLING, Resolution
+from ..api.release_status import ROLLING, SKIPPED_LIMIT, SkippedTraining
+from .seen import Resolution
 
 
 @dataclass(frozen=True)

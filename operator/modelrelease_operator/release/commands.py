@@ -8,12 +8,12 @@ what it did in `status.lastCommand`.
 from __future__ import annotations
 
 from ..api.release import LastCommand
+from ..api.release_status import ROLLING
+from ..event import Event
 from . import retraining
-from .transitions import Event, Step
+from .transitions import Step
 
-COMMAND_ANNOTATION = "modelrelease.dev/command"
 COMMANDS = ("promote", "promote-full", "pause", "resume", "abort", "retry", "retrain")
-ROLLING = frozenset({"Progressing", "Paused"})
 
 
 def apply(step: Step, command: str, release: str = "") -> None:

@@ -8,69 +8,25 @@ between any two of these steps loses nothing and repeats nothing.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
 
 from ..api.common import set_condition
 from ..api.release import (
-    CandidateSelection,
     ModelRef,
     ModelReleaseSpec,
     ModelReleaseStatus,
     RiskStatus,
-    Window,
 )
+from ..api.release_status import ROLLING
+from ..event import Event
 from ..readiness import standard_conditions
-from . import commands, gates, monitoring, retraining, risk
+from . import commands, gates, judge, monitoring, retraining, risk
 from .durations import format_seconds, parse_duration
 from .observations import VersionSnapshot
 from .readiness import readiness
-from .transitions import Event, Step
-
-ResolutionState = Literal["Ready", "Waiting", "Missing", "Rejected", "Failed"]
-ROLLING = frozenset({"Progressing", "Paused"})
-#: A check this much earlier than the interval still counts (timers drift a little).
-INTERVAL_SLACK = 0.8
-
-
-@dataclass(frozen=True)
-class Resolution:
-    """A model source (spec.stable or spec.candidate) as the handler found it."""
-
-    state: ResolutionState
-    ref: ModelRef | None = None
-    message: str = ""
-
-
-@dataclass(frozen=True)
-class MetricsRead:
-    """One read of the metrics provider: version → cumulative snapshot."""
-
-    versions: Mapping[str, VersionSnapshot] = field(default_factory=dict)
-    custom: Mapping[str, float | None] = field(default_factory=dict)
-    error: str | None = None
-
-
-@dataclass(frozen=True)
-class Observations:
-    """The world as the handler read it this time."""
-
-    candidate: Resolution | None = None
-    stable_source: Resolution | None = None
-    #: The Deployments match what status asks of them and their pods are ready.
-    stable_ready: bool = False
-    candidate_ready: bool = False
-    metrics: MetricsRead | None = None
-    command: str | None = None
-    #: spec.candidate.fromTrainings: which training `candidate` is and why (`candidates`).
-    selection: CandidateSelection | None = None
-    #: The retraining in flight (status.retraining.current): (phase, message), None when
-    #: no such ModelTraining exists.
-    retraining: tuple[str, str] | None = None
-    #: The release's name (retrainings are named after it).
-    name: str = ""
+from .seen import Observations
+from .transitions import Step
 
 
 @dataclass
@@ -252,9 +208,14 @@ def _progress(step: Step, seen: Observations) -> bool:
     if status.promoting_fully or steps.promotes_only(status.stage_index):
         step.succeed()
         return False
-    verdict = _check(step, seen, stage.min_requests)
+    if judge.unavailable_too_long(step, seen):
+        return True
+    verdict = judge.check(step, seen, stage.min_requests)
     if verdict is None:
         return False
+    if verdict == "Unavailable":
+        judge.no_metrics(step)
+        return True
     if verdict == "Fail":
         status.failed_checks += 1
         failing = next(g for g in status.gates if g.verdict == "Fail")
@@ -329,48 +290,6 @@ def _await_ready(step: Step, seen: Observations, target: int) -> None:
         )
         return
     step.note(f"stage {step.plan.label(status.stage_index)}: waiting for the candidate's pods")
-
-
-def _check(step: Step, seen: Observations, min_requests: int) -> str | None:
-    """Judge the window if it is time; None when there was nothing to judge."""
-    status, spec = step.status, step.spec
-    candidate, stable = status.candidate, status.stable
-    assert candidate is not None and stable is not None
-    metrics = seen.metrics
-    if metrics is None:
-        return None
-    if metrics.error:
-        step.note(f"metrics unavailable: {metrics.error}")
-        return None
-    now_candidate = metrics.versions.get(candidate.version, VersionSnapshot())
-    now_stable = metrics.versions.get(stable.version, VersionSnapshot())
-    if status.window is None:
-        status.window = Window(
-            started_at=step.stamp,
-            stable=now_stable.compact(),
-            candidate=now_candidate.compact(),
-        )
-        step.actions.append("window")
-        step.note(f"stage {step.plan.label(status.stage_index)}: judging from now on")
-        return None
-    # The first check of a window also waits an interval: it needs data to judge.
-    opened = _parse(status.window.started_at)
-    checked = _parse(status.last_check_at)
-    last = max(opened, checked) if opened and checked else opened or checked
-    interval = parse_duration(spec.analysis.interval)
-    if last is not None and step.now - last < interval * INTERVAL_SLACK:
-        return None
-    window = gates.Window(
-        candidate=now_candidate.since(status.window.candidate),
-        stable=now_stable.since(status.window.stable),
-        candidate_weight=status.candidate_weight,
-        min_requests=min_requests,
-        reference=candidate.reference,
-        custom=metrics.custom,
-    )
-    status.gates = gates.evaluate(spec.analysis.gates, window)
-    status.last_check_at = step.stamp
-    return gates.summary(status.gates)
 
 
 def _finish(step: Step, seen: Observations) -> None:

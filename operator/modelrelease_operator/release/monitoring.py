@@ -13,13 +13,12 @@ from datetime import datetime, timedelta
 
 from ..api.release import Gates, GateStatus, ModelRef, ModelReleaseSpec, ModelReleaseStatus
 from ..api.release_loop import Monitoring
-from ..api.release_status import MonitoringCheckpoint, MonitoringStatus
+from ..api.release_status import ROLLING, MonitoringCheckpoint, MonitoringStatus
 from . import gates
 from .durations import parse_duration
 from .observations import VersionSnapshot
 from .transitions import Step
 
-ROLLING = frozenset({"Progressing", "Paused"})
 #: Checkpoints per window: the window judged is between `window` and `window * 9/8` long.
 CHECKPOINTS_PER_WINDOW = 8
 #: A check this much earlier than the interval still counts (timers drift a little).

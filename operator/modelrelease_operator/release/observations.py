@@ -113,21 +113,28 @@ class VersionSnapshot:
 
     def since(self, start: VersionCounts | None) -> VersionSnapshot:
         """What happened after `start`. Counters that went back mean a restarted pod: then
-        the whole current count is the window's, as Prometheus' increase() reads a reset."""
+        the whole current count is the window's, as Prometheus' increase() reads a reset.
+
+        Two groups reset apart: the serving counters come from the version's own pods,
+        the feedback counters from every pod of the release (a label counts where it
+        arrives), so a pod of the other version going away resets only the latter."""
         if start is None:
             return self
         latency = self.latency.minus(tuple(start.latency))
         scores = self.scores.minus(tuple(start.scores))
-        scalars = (
+        served = (
             self.requests - start.requests,
             self.server_errors - start.errors,
             self.client_errors - start.client_errors,
-            self.feedback - start.feedback,
-            self.feedback_correct - start.feedback_correct,
         )
-        if latency is None or scores is None or any(value < 0 for value in scalars):
-            return self
-        requests, server_errors, client_errors, feedback, correct = scalars
+        labelled = (self.feedback - start.feedback, self.feedback_correct - start.feedback_correct)
+        if latency is None or scores is None or any(value < 0 for value in served):
+            served = (self.requests, self.server_errors, self.client_errors)
+            latency, scores = self.latency, self.scores
+        if any(value < 0 for value in labelled):
+            labelled = (self.feedback, self.feedback_correct)
+        requests, server_errors, client_errors = served
+        feedback, correct = labelled
         return VersionSnapshot(
             requests=requests,
             server_errors=server_errors,

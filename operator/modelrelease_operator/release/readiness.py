@@ -16,6 +16,7 @@ which is what makes a Flux health check fail at once instead of timing out.
 from __future__ import annotations
 
 from ..api.release import ModelReleaseStatus, ReleasePhase
+from ..api.release_status import ROLLING
 from ..readiness import Readiness, State
 
 STATES: dict[ReleasePhase, State] = {
@@ -42,7 +43,7 @@ def readiness(status: ModelReleaseStatus) -> Readiness:
     phase = status.phase
     state = STATES[phase]
     message = status.message or phase
-    if phase in {"Progressing", "Paused"}:
+    if phase in ROLLING:
         message = f"{where(status)}: {message}"
     elif phase == "Pending":
         message = f"Pending: {message}"

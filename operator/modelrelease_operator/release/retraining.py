@@ -24,15 +24,14 @@ from pydantic import ValidationError
 from ..api import GROUP, VERSION
 from ..api.common import utc_timestamp
 from ..api.release import ModelReleaseSpec
-from ..api.release_status import RetrainingRecord, RetrainingStatus, RetrainingTrigger
+from ..api.release_status import ROLLING, RetrainingRecord, RetrainingStatus, RetrainingTrigger
 from ..api.training import ModelTrainingSpec
+from ..event import Event
+from ..labels import RETRAINING_OF
 from .durations import parse_duration
 from .selectors import selects
-from .transitions import Event, Step
+from .transitions import Step
 
-#: Label on every training a release created, with the release's name.
-RETRAINING_OF = "modelrelease.dev/retraining-of"
-ROLLING = frozenset({"Progressing", "Paused"})
 ENDED = frozenset({"Succeeded", "Rejected", "Failed"})
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..api.release import ModelReleaseSpec, ModelReleaseStatus, Stage
+from ..api.release_status import ROLLING
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ def plan(spec: ModelReleaseSpec) -> Plan:
 
 def target_weight(spec: ModelReleaseSpec, status: ModelReleaseStatus) -> int:
     """The weight the current stage moves the candidate to (its pods are sized for it)."""
-    if status.candidate is None or status.phase not in {"Progressing", "Paused"}:
+    if status.candidate is None or status.phase not in ROLLING:
         return 0
     if status.promoting_fully:
         return 100

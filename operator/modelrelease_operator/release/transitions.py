@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
 
 from ..api.common import utc_timestamp
 from ..api.release import (
@@ -22,16 +21,8 @@ from ..api.release import (
     PauseReason,
     ReleasePhase,
 )
+from ..event import Event, EventType
 from .stages import Plan, plan
-
-EventType = Literal["Normal", "Warning"]
-
-
-@dataclass(frozen=True)
-class Event:
-    type: EventType
-    reason: str
-    message: str
 
 
 @dataclass

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from ..api.common import ScoreReference, set_condition, utc_timestamp
 from ..api.training import ArtifactRef, ModelTrainingSpec, ModelTrainingStatus
+from ..event import Event
 from ..readiness import standard_conditions
 from . import gates
 from .jobs import artifact_location, job_name, model_version
@@ -22,13 +23,6 @@ from .readiness import readiness
 
 TERMINAL = frozenset({"Succeeded", "Failed", "Rejected"})
 HEADLINE = {"binary": "roc_auc", "multiclass": "roc_auc", "regression": "rmse"}
-
-
-@dataclass(frozen=True)
-class Event:
-    type: Literal["Normal", "Warning"]
-    reason: str
-    message: str
 
 
 @dataclass(frozen=True)

@@ -15,14 +15,9 @@ from modelrelease_operator.api.release import (
     ModelReleaseStatus,
     ScoreReference,
 )
-from modelrelease_operator.release.decide import (
-    Decision,
-    MetricsRead,
-    Observations,
-    Resolution,
-    decide,
-)
+from modelrelease_operator.release.decide import Decision, decide
 from modelrelease_operator.release.observations import Histogram, VersionSnapshot
+from modelrelease_operator.release.seen import MetricsRead, Observations, Resolution
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 LATENCY_BOUNDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, math.inf)
@@ -165,6 +160,9 @@ class Simulation:
     #: The release's name, and what the in-flight retraining looks like (None: absent).
     name: str = "loan"
     retraining: tuple[str, str] | None = None
+    #: Container restarts of the candidate's pods; a metrics read that fails with this.
+    candidate_restarts: int | None = None
+    metrics_error: str | None = None
     phases: list[str] = field(default_factory=list)
     decisions: list[Decision] = field(default_factory=list)
 
@@ -183,11 +181,14 @@ class Simulation:
             candidate=self.candidate,
             stable_ready=True,
             candidate_ready=self.candidate_ready,
-            metrics=self.traffic.read(),
+            metrics=MetricsRead(error=self.metrics_error)
+            if self.metrics_error
+            else self.traffic.read(),
             command=command,
             selection=self.selection,
             retraining=self.retraining,
             name=self.name,
+            candidate_restarts=self.candidate_restarts,
         )
         decision = decide(self.spec, self.status, observed, self.now, generation=1)
         self.status = decision.status

@@ -6,7 +6,8 @@ from datetime import timedelta
 
 import pytest
 from modelrelease_operator.api.release import ModelReleaseStatus
-from modelrelease_operator.release.decide import Observations, Resolution, decide
+from modelrelease_operator.release.decide import decide
+from modelrelease_operator.release.seen import Observations, Resolution
 
 from .builders import (
     NOW,

@@ -7,7 +7,7 @@ import math
 import numpy as np
 from modelrelease_operator.api.release import VersionCounts
 from modelrelease_operator.release import promql
-from modelrelease_operator.release.observations import Histogram, parse_exposition
+from modelrelease_operator.release.observations import Histogram, VersionSnapshot, parse_exposition
 from modelrelease_server.metrics import ServerMetrics
 
 EDGES = tuple(round(0.05 * i, 2) for i in range(21))
@@ -66,6 +66,18 @@ def test_a_counter_that_went_back_means_a_restart_and_the_current_count_is_used(
     assert restarted.since(stored) == restarted
 
 
+def test_feedback_and_serving_counters_reset_apart() -> None:
+    """Labels count where they arrive: a pod of the other version going away takes some
+    of this version's feedback with it, which must not reset its request counts."""
+    now = VersionSnapshot(requests=300, feedback=40, feedback_correct=30)
+    start = VersionCounts(requests=200, feedback=55, feedback_correct=50)
+    window = now.since(start)
+    assert window.requests == 100  # still the difference
+    assert (window.feedback, window.feedback_correct) == (40, 30)  # went back: current
+    served_back = VersionSnapshot(requests=20, feedback=70, feedback_correct=60).since(start)
+    assert served_back.requests == 20 and served_back.feedback == 15
+
+
 def test_histogram_counts_and_minus() -> None:
     histogram = Histogram((1.0, 2.0, math.inf), (4, 6, 9))
     assert histogram.counts() == (4, 2, 3)
@@ -103,11 +115,31 @@ def test_prometheus_answers_become_the_same_snapshots() -> None:
     assert v2.feedback == 4 and v2.feedback_correct == 3
 
 
-def test_queries_select_the_model_and_versions() -> None:
-    queries = promql.snapshot_queries("loan-default", ["v1", "v2"])
-    assert 'model="loan-default",version=~"v1|v2"' in queries[promql.REQUESTS]
+def test_queries_select_the_release_model_and_versions() -> None:
+    queries = promql.snapshot_queries(
+        "loan-default", ["v1", "v2"], namespace="models", release="loan-default"
+    )
+    scope = 'namespace="models",release="loan-default",model="loan-default",version=~"v1|v2"'
+    # Every built-in query reads the release's own pods only.
+    assert queries.keys() == {
+        promql.REQUESTS,
+        promql.DURATION_BUCKET,
+        promql.SCORE_BUCKET,
+        promql.FEEDBACK,
+        promql.FEEDBACK_CORRECT,
+    }
+    assert all(scope in query for query in queries.values()), queries
     assert 'endpoint=~"infer|predict"' in queries[promql.DURATION_BUCKET]
     assert queries[promql.SCORE_BUCKET].startswith("sum by (version, le)")
+
+
+def test_query_values_are_quoted_and_versions_matched_literally() -> None:
+    queries = promql.snapshot_queries('say "hi"', ["v1.2", "a|b"], namespace="ns", release='r"\\')
+    text = queries[promql.FEEDBACK]
+    assert 'model="say \\"hi\\""' in text
+    assert 'release="r\\"\\\\"' in text
+    # PromQL string "v1\\.2" is the regex v1\.2: a dot, not any character.
+    assert 'version=~"v1\\\\.2|a\\\\|b"' in text
 
 
 def test_custom_queries_get_their_placeholders_filled() -> None:
@@ -119,9 +151,28 @@ def test_custom_queries_get_their_placeholders_filled() -> None:
         max=1,
     )
     text = promql.render_custom(
-        gate, model="m", candidate="v2", stable="v1", namespace="ns", window_seconds=89.2
+        gate,
+        model="m",
+        candidate="v2",
+        stable="v1",
+        namespace="ns",
+        release="r",
+        window_seconds=89.2,
     )
     assert 'version="v2"' in text and "[90s]" in text
+    scoped = CustomGate(name="n", query='x{namespace="{{namespace}}",release="{{release}}"}', max=1)
+    assert (
+        promql.render_custom(
+            scoped,
+            model="m",
+            candidate="v2",
+            stable="v1",
+            namespace="ns",
+            release="r",
+            window_seconds=1,
+        )
+        == 'x{namespace="ns",release="r"}'
+    )
     assert (
         promql.scalar({"status": "success", "data": {"resultType": "vector", "result": []}}) is None
     )

@@ -4,7 +4,8 @@ reverted spec.candidate settles the release on its stable."""
 from __future__ import annotations
 
 from modelrelease_operator.api.release import ModelReleaseStatus
-from modelrelease_operator.release.decide import Observations, decide
+from modelrelease_operator.release.decide import decide
+from modelrelease_operator.release.seen import Observations
 
 from .builders import NOW, V1, V2, Behaviour, Simulation, make_spec, ready, steady
 

@@ -26,7 +26,7 @@ TRAINING_SPEC: dict[str, Any] = {
         "uri": "s3://data/loan/{{date}}/part-{{sequence}}.parquet",
         "labelColumn": "default",
     },
-    "artifacts": {"uri": "s3://models/loan-default"},
+    "artifacts": {"uri": "s3://models/loan-default", "credentialsSecret": "model-store"},
     "qualityGate": {"thresholds": [{"metric": "roc_auc", "min": 0.8}]},
 }
 

@@ -54,6 +54,7 @@ def run_args(
     *,
     volumes: Mapping[str, Path],
     env_from: Mapping[str, str] | None = None,
+    downward: Mapping[str, str] | None = None,
     name: str,
 ) -> list[str]:
     """`podman run` arguments for a Pod's container.
@@ -77,7 +78,7 @@ def run_args(
     if security.get("seccompProfile", {}).get("type") != "RuntimeDefault":
         raise ValueError("only the runtime's default seccomp profile is modelled")
     for variable in container.get("env", []):
-        args += ["--env", f"{variable['name']}={variable['value']}"]
+        args += ["--env", f"{variable['name']}={_env_value(variable, downward or {})}"]
     for key, value in (env_from or {}).items():
         args += ["--env", f"{key}={value}"]
     for mount in container.get("volumeMounts", []):
@@ -90,6 +91,17 @@ def run_args(
     args.append(container["image"])
     args += [*container.get("command", [])[1:], *container.get("args", [])]
     return args
+
+
+def _env_value(variable: Mapping[str, Any], downward: Mapping[str, str]) -> str:
+    """An env entry's value: as written, or the downward API's field (`downward` maps a
+    fieldPath such as metadata.name to what the kubelet would fill in)."""
+    if "value" in variable:
+        return str(variable["value"])
+    path = ((variable.get("valueFrom") or {}).get("fieldRef") or {}).get("fieldPath")
+    if path not in downward:
+        raise ValueError(f"env {variable['name']}: give run_args a value for {path or variable}")
+    return downward[path]
 
 
 def writable_folder(path: Path, uid: int) -> Path:

@@ -64,6 +64,11 @@ def operator_container(
             "MODELRELEASE_METRICS_PORT": str(free_port()),
             "MODELRELEASE_RESYNC_SECONDS": "5",
         },
+        # As the kubelet fills them in for the Deployment's pod (the Lease's holder and place).
+        downward={
+            "metadata.name": container_name,
+            "metadata.namespace": deployment["metadata"]["namespace"],
+        },
         name=container_name,
     )
     args.insert(2, "--detach")

@@ -89,7 +89,7 @@ in each of watchNamespaces (manifests/namespaced/namespace-rbac/role.yaml).
   verbs: [get, list, watch, create, patch, delete]
 - apiGroups: [""]
   resources: [services]
-  verbs: [get, list, create, patch, delete]
+  verbs: [get, list, watch, create, patch, delete]
 # ModelRelease, scrape provider: each serving pod's /metrics through the pod proxy.
 - apiGroups: [""]
   resources: [pods/proxy]

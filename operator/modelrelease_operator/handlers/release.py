@@ -11,6 +11,7 @@ at any point resumes where it was.
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 from collections import defaultdict
@@ -27,19 +28,21 @@ from ..api import GROUP, VERSION
 from ..api.release import CandidateSelection, ModelReleaseSpec, ModelReleaseStatus
 from ..config import from_environment
 from ..labels import COMMAND_ANNOTATION
-from ..release import candidates
+from ..release import candidates, commands, stages
 from ..release.decide import Decision, decide
 from ..release.seen import Observations, Resolution
-from . import release_metrics, release_world, release_writer, status_writer
+from . import release_metrics, release_world, release_writer, status_writer, watched
 from .resync import Logger, every
-from .schedule import RETRY_AFTER_ERROR as RETRY
-from .schedule import Key, TickSchedule
+from .schedule import Key, Next, TickSchedule
 
 PLURAL = "modelreleases"
 CONFIG = from_environment()
 _locks: defaultdict[tuple[str, str], threading.Lock] = defaultdict(threading.Lock)
 SCHEDULE = TickSchedule(workers=CONFIG.release_workers)
-TICK_GRANULARITY = 0.5
+#: How often the tick loop looks for due releases: the delay of a woken release at most.
+TICK_GRANULARITY = 0.1
+#: Seconds before a release whose status write met a newer version decides again.
+CONFLICT_RETRY = 0.2
 
 
 class InvalidSpec(Exception):
@@ -83,14 +86,14 @@ def _window_seconds(status: ModelReleaseStatus, now: datetime) -> float:
     return (now - datetime.fromisoformat(status.window.started_at)).total_seconds()
 
 
-def reconcile(namespace: str, name: str, logger: Logger) -> ModelReleaseSpec | None:
-    """One look at one release. Returns its spec (None when it is gone or invalid)."""
+def reconcile(namespace: str, name: str, logger: Logger) -> Next | None:
+    """One look at one release. Returns when to look again (None when it is gone or
+    invalid)."""
     started = time.monotonic()
-    with _locks[(namespace, name)]:
+    key = (namespace, name)
+    with _locks[key]:
         try:
-            body = kube.get_or_none(
-                kube.custom().get_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, name
-            )
+            body = _read_release(namespace, name)
         except Exception:  # counted like any failed reconcile (an API server away, ...)
             release_metrics.RECONCILE_ERRORS.labels(namespace=namespace, release=name).inc()
             raise
@@ -104,15 +107,45 @@ def reconcile(namespace: str, name: str, logger: Logger) -> ModelReleaseSpec | N
             events.post(body, type="Warning", reason="InvalidSpec", message=str(error))
             return None
         try:
-            _step(body, spec, status, namespace, name, logger)
+            decision = _step(body, spec, status, namespace, name, logger)
         except InvalidSpec as error:
             events.post(body, type="Warning", reason="InvalidSpec", message=str(error)[:1000])
+            raise
+        except kubernetes.client.ApiException as error:
+            if error.status == 409:  # decided from a stale copy: read it afresh next time
+                watched.RELEASES.drop(key, name)
+            release_metrics.RECONCILE_ERRORS.labels(namespace=namespace, release=name).inc()
             raise
         except Exception:
             release_metrics.RECONCILE_ERRORS.labels(namespace=namespace, release=name).inc()
             raise
         release_metrics.RECONCILE_SECONDS.observe(time.monotonic() - started)
-        return spec
+        return _next_look(spec, decision.status)
+
+
+def _next_look(spec: ModelReleaseSpec, status: ModelReleaseStatus) -> Next:
+    """The next periodic look, or the moment the current stage ends if that is sooner:
+    that look moves the rollout on, so it is urgent and lands on the stage's end rather
+    than up to a tick after it."""
+    tick = release_world.tick_seconds(spec)
+    left = stages.seconds_to_stage_end(spec, status, datetime.now(UTC))
+    if left is not None and left < tick:
+        return Next(max(left, 0.0), urgent=True)
+    return Next(tick)
+
+
+def _read_release(namespace: str, name: str) -> dict[str, Any] | None:
+    """The release as the watch last saw it (or as our last write returned it); read
+    from the API server when the watch has not delivered it yet."""
+    cached = watched.RELEASES.get((namespace, name), name)
+    if cached is not None:
+        return copy.deepcopy(cached)  # the reconcile updates its copy's resourceVersion
+    body = kube.get_or_none(
+        kube.custom().get_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, name
+    )
+    if body is not None:
+        watched.RELEASES.written(body)
+    return cast(dict[str, Any] | None, body)
 
 
 def _candidate(
@@ -164,7 +197,9 @@ def _step(
         raise InvalidSpec(str(error)) from error
     # Conditional on the read resourceVersion: a stale decision is refused (409) instead
     # of stepping twice; the next tick decides again.
-    status_writer.write(PLURAL, body, decision.status.to_wire())
+    written = status_writer.write(PLURAL, body, decision.status.to_wire())
+    if written is not None:
+        watched.RELEASES.written(written)
     # Counted once the decision is recorded in status, even if applying it fails below
     # (the next tick converges again, but decides nothing new).
     release_metrics.record(
@@ -193,19 +228,19 @@ def serve_metrics(**_: Any) -> None:
     release_metrics.serve(CONFIG.metrics_port)
 
 
-def _look(key: Key, logger: Logger) -> float | None:
-    """Reconcile one release; seconds until it should be looked at again, None to forget
-    it (gone, or invalid until it changes). Other errors are the caller's to log."""
+def _look(key: Key, logger: Logger) -> Next | float | None:
+    """Reconcile one release; when it should be looked at again, None to forget it
+    (gone, or invalid until it changes). Other errors are the caller's to log."""
     namespace, name = key
     try:
-        spec = reconcile(namespace, name, logger)
-        return None if spec is None else release_world.tick_seconds(spec)
+        return reconcile(namespace, name, logger)
     except InvalidSpec as error:
         logger.warning("%s/%s: not acted on until it changes: %s", namespace, name, error)
         return None
     except kubernetes.client.ApiException as error:
-        if error.status != 409:  # 409: a concurrent write; decide again next tick
-            logger.warning("%s/%s: %s %s", namespace, name, error.status, error.reason)
+        if error.status == 409:  # a concurrent write: decide again, from a fresh read
+            return Next(CONFLICT_RETRY, urgent=True)
+        logger.warning("%s/%s: %s %s", namespace, name, error.status, error.reason)
         return 1.0
 
 
@@ -220,43 +255,55 @@ def tick_due_releases(logger: Logger) -> None:
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
-def release_changed(type: str, name: str, namespace: str | None, logger: Logger, **_: Any) -> None:
-    """A spec change or a command: act now rather than at the next tick. Kopf lists
-    every release when it starts, so this also (re)builds the tick schedule."""
+def release_changed(
+    type: str,
+    body: kopf.Body,
+    name: str,
+    namespace: str | None,
+    **_: Any,
+) -> None:
+    """A spec change or a command: look at the release as soon as a worker is free. The
+    look itself runs on the tick loop's pool, so a burst of events makes one look, and
+    Kopf's queues never wait on the API server. Kopf lists every release when it
+    starts, so this also (re)builds the tick schedule."""
     if namespace is None:
         return
     key = (namespace, name)
+    watched.RELEASES.seen(type, body)
     if type == "DELETED":
         SCHEDULE.forget(key)
+        watched.RELEASES.forget(key)
         _locks.pop(key, None)
         return
     if not leader.acting():
         # A standby keeps the schedule filled so that, once it leads, it ticks them all.
         SCHEDULE.set(key, 0.0)
         return
-    try:
-        after = _look(key, logger)
-    except Exception:
-        logger.exception("%s/%s: reconcile failed; retrying in %ss", namespace, name, RETRY)
-        after = RETRY
-    if after is None:
-        SCHEDULE.forget(key)
-    else:
-        SCHEDULE.set(key, after)
+    if key in SCHEDULE and not commands.wants_a_look(body):
+        return  # our own status write, or a label edit: the next tick is soon enough
+    SCHEDULE.wake(key)
 
 
 @kopf.on.event("apps", "v1", "deployments", labels={labels.RELEASE_LABEL: kopf.PRESENT})
 def release_deployment_changed(
-    labels: Mapping[str, str], namespace: str | None, logger: Logger, **_: Any
+    type: str, body: kopf.Body, labels: Mapping[str, str], namespace: str | None, **_: Any
 ) -> None:
     """Pods became ready (or a Deployment was edited): the release may move on."""
+    watched.DEPLOYMENTS.seen(type, body)
     if namespace is None or not leader.acting():
         return
-    try:
-        reconcile(namespace, labels[RELEASE], logger)
-    except kubernetes.client.ApiException as error:
-        if error.status != 409:
-            raise
+    SCHEDULE.wake((namespace, labels[RELEASE]))
+
+
+@kopf.on.event("", "v1", "services", labels={labels.RELEASE_LABEL: kopf.PRESENT})
+def release_service_changed(type: str, body: kopf.Body, **_: Any) -> None:
+    watched.SERVICES.seen(type, body)
+
+
+@kopf.on.event("", "v1", "pods", labels={labels.RELEASE_LABEL: kopf.PRESENT})
+def release_pod_changed(type: str, body: kopf.Body, **_: Any) -> None:
+    """Serving pods: their restarts and addresses, read from here rather than listed."""
+    watched.PODS.seen(type, body)
 
 
 RELEASE = labels.RELEASE_LABEL

@@ -32,6 +32,7 @@ from ..release import candidates, monitoring, promql, routing, selectors, source
 from ..release.durations import parse_duration
 from ..release.observations import parse_exposition
 from ..release.seen import MetricsRead, Resolution
+from . import watched
 
 log = logging.getLogger(__name__)
 TRAININGS = "modeltrainings"
@@ -162,10 +163,12 @@ def readiness(
     spec: ModelReleaseSpec, status: ModelReleaseStatus, namespace: str, name: str
 ) -> tuple[bool, bool]:
     """(stable ready, candidate ready) against the pod counts status asks for now."""
-    listing = apps().list_namespaced_deployment(
-        namespace, label_selector=f"{labels.RELEASE_LABEL}={name}"
-    )
-    found = [kube.plain(d) for d in listing.items]
+    found = watched.DEPLOYMENTS.of((namespace, name))
+    if found is None:
+        listing = apps().list_namespaced_deployment(
+            namespace, label_selector=f"{labels.RELEASE_LABEL}={name}"
+        )
+        found = [kube.plain(d) for d in listing.items]
     by_name = {d["metadata"]["name"]: d for d in found}
     stable_count, candidate_count = routing.replicas(spec, status)
 
@@ -179,16 +182,27 @@ def readiness(
     return ready(status.stable, stable_count), ready(status.candidate, candidate_count)
 
 
+def release_pods(namespace: str, name: str) -> list[dict[str, Any]]:
+    """The release's serving pods: as the watch saw them, else listed."""
+    found = watched.PODS.of((namespace, name))
+    if found is not None:
+        return found
+    pods = kube.core().list_namespaced_pod(
+        namespace, label_selector=f"{labels.RELEASE_LABEL}={name}"
+    )
+    return [kube.plain(p) for p in pods.items]
+
+
 def candidate_restarts(status: ModelReleaseStatus, namespace: str, name: str) -> int | None:
     """Container restarts summed over the candidate's pods while a rollout runs (None
     otherwise): a crash takes its counters with it, so the metrics alone miss it."""
     if status.candidate is None or status.phase not in ROLLING:
         return None
     version = labels.label_value(status.candidate.version)
-    selector = f"{labels.RELEASE_LABEL}={name},{labels.VERSION_LABEL}={version}"
-    pods = kube.core().list_namespaced_pod(namespace, label_selector=selector)
     total = 0
-    for pod in (kube.plain(p) for p in pods.items):
+    for pod in release_pods(namespace, name):
+        if (pod["metadata"].get("labels") or {}).get(labels.VERSION_LABEL) != version:
+            continue
         for container in (pod.get("status") or {}).get("containerStatuses") or []:
             total += int(container.get("restartCount") or 0)
     return total
@@ -196,11 +210,8 @@ def candidate_restarts(status: ModelReleaseStatus, namespace: str, name: str) ->
 
 def _scrape(spec: ModelReleaseSpec, namespace: str, name: str) -> MetricsRead:
     """Each ready serving pod's /metrics through the API server's pod proxy."""
-    pods = kube.core().list_namespaced_pod(
-        namespace, label_selector=f"{labels.RELEASE_LABEL}={name}"
-    )
     texts, failures = [], []
-    for pod in (kube.plain(p) for p in pods.items):
+    for pod in release_pods(namespace, name):
         pod_name = pod["metadata"]["name"]
         if (pod.get("status") or {}).get("phase") != "Running":
             continue

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
+import time
 from typing import Any, cast
 
 import kubernetes
@@ -20,8 +22,8 @@ import kubernetes
 from .. import events, kube, labels
 from ..api import GROUP, VERSION
 from ..api.release import ModelReleaseSpec, ModelReleaseStatus
-from ..release import retraining, routing
-from . import release_world
+from ..release import patches, retraining, routing
+from . import release_world, watched
 
 log = logging.getLogger(__name__)
 FIELD_MANAGER = "modelrelease-operator"
@@ -66,14 +68,15 @@ def controller_uid(found: dict[str, Any]) -> str | None:
     return None
 
 
-def check_ownership(manifest: dict[str, Any], uid: str) -> None:
-    """Raise NotOwned when an object of this name exists that `uid` does not control."""
+def check_ownership(manifest: dict[str, Any], uid: str, live: dict[str, Any] | None = None) -> None:
+    """Raise NotOwned when an object of this name exists that `uid` does not control.
+    `live`: the object as the watch saw it, when it did (else it is read)."""
     meta = manifest["metadata"]
     key = (manifest["kind"], meta["namespace"], meta["name"], uid)
     with _lock:
         if key in _controlled:
             return
-    found = _read(manifest["kind"], meta["namespace"], meta["name"])
+    found = live or _read(manifest["kind"], meta["namespace"], meta["name"])
     if found is None:
         return  # created by this apply; confirmed as ours on a later tick
     owner = controller_uid(found)
@@ -130,13 +133,21 @@ def _prune(desired: routing.Desired, namespace: str, name: str, uid: str) -> Non
     the other router's Services or route)."""
     selector = f"{labels.RELEASE_LABEL}={name}"
     keep = {m["metadata"]["name"] for m in desired.deployments}
-    found = release_world.apps().list_namespaced_deployment(namespace, label_selector=selector)
-    for gone in set(_owned(found.items, uid)) - keep:
+    deployments = watched.DEPLOYMENTS.of((namespace, name))
+    if deployments is None:
+        listed = release_world.apps().list_namespaced_deployment(namespace, label_selector=selector)
+        deployments = [kube.plain(item) for item in listed.items]
+    for gone in set(_owned(deployments, uid)) - keep:
         kube.get_or_none(release_world.apps().delete_namespaced_deployment, gone, namespace)
     keep = {m["metadata"]["name"] for m in desired.services}
-    services = kube.core().list_namespaced_service(namespace, label_selector=selector)
-    for gone in set(_owned(services.items, uid)) - keep:
+    services = watched.SERVICES.of((namespace, name))
+    if services is None:
+        listed_services = kube.core().list_namespaced_service(namespace, label_selector=selector)
+        services = [kube.plain(item) for item in listed_services.items]
+    for gone in set(_owned(services, uid)) - keep:
         kube.get_or_none(kube.core().delete_namespaced_service, gone, namespace)
+    if not desired.routes and not _gateway_api_installed():
+        return
     keep = {m["metadata"]["name"] for m in desired.routes}
     try:
         routes = kube.custom().list_namespaced_custom_object(
@@ -144,6 +155,7 @@ def _prune(desired: routing.Desired, namespace: str, name: str, uid: str) -> Non
         )
     except kubernetes.client.ApiException as error:
         if error.status == 404:  # the Gateway API is not installed: no routes to prune
+            _gateway_api_checked[0] = time.monotonic()
             return
         raise
     for gone in set(_owned(cast(dict[str, Any], routes).get("items", []), uid)) - keep:
@@ -155,6 +167,21 @@ def _prune(desired: routing.Desired, namespace: str, name: str, uid: str) -> Non
             "httproutes",
             gone,
         )
+
+
+#: When the Gateway API was last found missing (monotonic seconds): a release with no
+#: route then looks for leftover routes only every GATEWAY_API_RECHECK seconds instead of
+#: asking the API server for a kind it does not serve on every tick.
+_gateway_api_checked: list[float] = [-math.inf]
+GATEWAY_API_RECHECK = 300.0
+
+
+def _gateway_api_installed() -> bool:
+    return time.monotonic() - _gateway_api_checked[0] > GATEWAY_API_RECHECK
+
+
+def _watched(kind: str) -> watched.Watched | None:
+    return {"Deployment": watched.DEPLOYMENTS, "Service": watched.SERVICES}.get(kind)
 
 
 def _report(body: dict[str, Any], manifest: dict[str, Any], uid: str, error: NotOwned) -> None:
@@ -176,11 +203,15 @@ def converge(spec: ModelReleaseSpec, status: ModelReleaseStatus, body: dict[str,
     namespace, name, uid = meta["namespace"], meta["name"], meta["uid"]
     desired = routing.desired(spec, status, routing.Owner(name, namespace, uid))
     for manifest in [*desired.deployments, *desired.services, *desired.routes]:
+        cache = _watched(manifest["kind"])
+        live = cache.get((namespace, name), manifest["metadata"]["name"]) if cache else None
         try:
-            check_ownership(manifest, uid)
+            check_ownership(manifest, uid, live)
         except NotOwned as error:
             _report(body, manifest, uid, error)
             continue
+        if live is not None and patches.contains(live, manifest):
+            continue  # already what the apply would make: most ticks change nothing
         _apply(manifest)
     _prune(desired, namespace, name, uid)
 

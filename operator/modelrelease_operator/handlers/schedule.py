@@ -11,13 +11,29 @@ started twice.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
 Key = tuple[str, str]
+#: How far ahead of routine looks an urgent one is put (seconds): when the workers fall
+#: behind, a release that has something to act on (a change seen, a stage ending) goes
+#: before the releases that are only due for their periodic look.
+URGENT = 3600.0
+
+
+@dataclass(frozen=True)
+class Next:
+    """When a release is next looked at, and whether that look is urgent."""
+
+    after: float
+    urgent: bool = False
+
+
 Logger = logging.Logger | logging.LoggerAdapter[Any]
 #: Seconds until a release whose reconcile raised is looked at again.
 RETRY_AFTER_ERROR = 5.0
@@ -32,6 +48,8 @@ class TickSchedule:
         self._clock = clock
         self._lock = threading.Lock()
         self._running: set[Key] = set()
+        #: Woken while running: looked at again as soon as the running look ends.
+        self._woken: set[Key] = set()
         self._pool = (
             ThreadPoolExecutor(workers, thread_name_prefix="release") if workers > 0 else None
         )
@@ -44,22 +62,37 @@ class TickSchedule:
     def __len__(self) -> int:
         return len(self._due)
 
-    def set(self, key: Key, after_seconds: float) -> None:
+    def set(self, key: Key, after_seconds: float, urgent: bool = False) -> None:
         with self._lock:
-            self._due[key] = self._clock() + after_seconds
+            self._due[key] = self._clock() + after_seconds - (URGENT if urgent else 0.0)
+
+    def wake(self, key: Key) -> None:
+        """Look at the release as soon as a worker is free: a change was seen. Many wakes
+        before the look make one look; a wake while it runs makes one more right after,
+        so that the change is not missed by a look that had already read."""
+        with self._lock:
+            if key in self._running:
+                self._woken.add(key)
+            else:
+                self._due[key] = min(self._due.get(key, math.inf), self._clock() - URGENT)
 
     def forget(self, key: Key) -> None:
         with self._lock:
             self._due.pop(key, None)
+            self._woken.discard(key)
 
     def due(self) -> list[Key]:
+        """The releases whose time has come, urgent ones first, then longest overdue first:
+        when the workers fall behind, every release waits its turn instead of the first in
+        the table winning."""
         now = self._clock()
         with self._lock:
-            return [key for key, at in self._due.items() if at <= now]
+            overdue = [(at, key) for key, at in self._due.items() if at <= now]
+        return [key for _, key in sorted(overdue)]
 
-    def run_due(self, reconcile: Callable[[Key], float | None], logger: Logger) -> int:
+    def run_due(self, reconcile: Callable[[Key], Next | float | None], logger: Logger) -> int:
         """Start `reconcile` for every due release that is not running already; it returns
-        the seconds until the next look, or None to forget the release. Returns how many
+        the seconds until the next look (or a Next), or None to forget the release. Returns how many
         were started."""
         started = 0
         for key in self.due():
@@ -79,7 +112,9 @@ class TickSchedule:
         with self._lock:
             return len(self._running)
 
-    def _run_one(self, key: Key, reconcile: Callable[[Key], float | None], logger: Logger) -> None:
+    def _run_one(
+        self, key: Key, reconcile: Callable[[Key], Next | float | None], logger: Logger
+    ) -> None:
         try:
             after = reconcile(key)
         except Exception:
@@ -88,7 +123,12 @@ class TickSchedule:
         finally:
             with self._lock:
                 self._running.discard(key)
-        if after is None:
+                woken = key in self._woken
+                self._woken.discard(key)
+        if after is None and not woken:
             self.forget(key)
+        elif woken:
+            self.set(key, 0.0, urgent=True)
         elif key in self._due:
-            self.set(key, after)
+            wanted = after if isinstance(after, Next) else Next(cast(float, after))
+            self.set(key, wanted.after, urgent=wanted.urgent)

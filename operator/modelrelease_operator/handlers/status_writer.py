@@ -9,22 +9,22 @@ from a fresh read. Kopf's own `status.kopf` bookkeeping is left alone.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from .. import kube
 from ..api import GROUP, VERSION
 from ..release.patches import merge_patch
 
 
-def write(plural: str, body: dict[str, Any], status: dict[str, Any]) -> bool:
-    """Write `status` (wire form) onto `body`'s object; False when nothing changed.
-    Raises the client's ApiException (409 on a stale read)."""
+def write(plural: str, body: dict[str, Any], status: dict[str, Any]) -> dict[str, Any] | None:
+    """Write `status` (wire form) onto `body`'s object; the object as written, or None
+    when nothing changed. Raises the client's ApiException (409 on a stale read)."""
     meta = body["metadata"]
     written = {k: v for k, v in (body.get("status") or {}).items() if k != "kopf"}
     change = merge_patch(written, status)
     if not change:
-        return False
-    kube.custom().patch_namespaced_custom_object_status(
+        return None
+    written_object = kube.custom().patch_namespaced_custom_object_status(
         GROUP,
         VERSION,
         meta["namespace"],
@@ -32,4 +32,4 @@ def write(plural: str, body: dict[str, Any], status: dict[str, Any]) -> bool:
         meta["name"],
         {"metadata": {"resourceVersion": meta["resourceVersion"]}, "status": change},
     )
-    return True
+    return cast(dict[str, Any], written_object)

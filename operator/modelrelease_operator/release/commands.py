@@ -7,11 +7,29 @@ what it did in `status.lastCommand`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from ..api.release import LastCommand
 from ..api.release_status import ROLLING
 from ..event import Event
+from ..labels import COMMAND_ANNOTATION
 from . import retraining
 from .transitions import Step
+
+
+def wants_a_look(body: Mapping[str, Any]) -> bool:
+    """Whether a release's watch event asks for a look now rather than at its next tick:
+    a spec the operator has not acted on, a command, a deletion. Not the events of its
+    own status writes, which are most of them."""
+    metadata = body.get("metadata") or {}
+    observed = (body.get("status") or {}).get("observedGeneration")
+    return bool(
+        metadata.get("generation") != observed
+        or (metadata.get("annotations") or {}).get(COMMAND_ANNOTATION)
+        or metadata.get("deletionTimestamp")
+    )
+
 
 COMMANDS = ("promote", "promote-full", "pause", "resume", "abort", "retry", "retrain")
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from ..api.release import ModelReleaseSpec, ModelReleaseStatus, Stage
 from ..api.release_status import ROLLING
+from .durations import parse_duration
 
 
 @dataclass(frozen=True)
@@ -52,3 +54,18 @@ def target_weight(spec: ModelReleaseSpec, status: ModelReleaseStatus) -> int:
     steps = plan(spec)
     index = min(max(status.stage_index, 0), steps.count - 1)
     return steps.stages[index].weight
+
+
+def seconds_to_stage_end(
+    spec: ModelReleaseSpec, status: ModelReleaseStatus, now: datetime
+) -> float | None:
+    """Seconds until the current stage has run its duration (≤ 0: it has), or None when
+    no stage is being timed (no rollout, a pause, the pods not ready yet)."""
+    if status.phase != "Progressing" or status.candidate is None or status.window is None:
+        return None
+    steps = plan(spec)
+    if not 0 <= status.stage_index < steps.count:
+        return None
+    started = datetime.fromisoformat(status.window.started_at)
+    duration = parse_duration(steps.stages[status.stage_index].duration)
+    return (duration - (now - started)).total_seconds()

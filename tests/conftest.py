@@ -20,6 +20,7 @@ from tests.integration.fixtures import (  # noqa: F401 (fixtures)
     namespace,
     operator,
     operator_process,
+    trainings,
     wait,
 )
 from tests.realmetrics.fixtures import (  # noqa: F401 (fixtures)

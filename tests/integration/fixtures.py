@@ -27,6 +27,7 @@ from .running_operator import (
     service_account_kubeconfig,
     wait_owner_kinds_resolvable,
 )
+from .trainings import Trainings, artifact_store
 from .waiting import Waiter
 
 REPO = Path(__file__).resolve().parents[2]
@@ -197,3 +198,12 @@ def gateway_api(kube_api: kubernetes.client.ApiClient) -> None:
             if time.monotonic() > deadline:
                 pytest.fail("HTTPRoute is not served 60 s after its CRD was created")
             time.sleep(0.5)
+
+
+@pytest.fixture
+def trainings(
+    kube_api: kubernetes.client.ApiClient, namespace: str, wait: Waiter, operator: OperatorProcess
+) -> Trainings:
+    """Trainings in a fresh restricted namespace that has the examples' model store."""
+    artifact_store(kube_api, namespace)
+    return Trainings(kube_api, namespace, wait)

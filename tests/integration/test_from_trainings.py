@@ -10,23 +10,13 @@ import json
 from typing import Any
 
 import kubernetes
-import pytest
 
-from .running_operator import OperatorProcess
-from .trainings import Trainings, artifact_store, cpu_training, ending
+from .trainings import Trainings, cpu_training, ending
 from .waiting import Waiter
 
 GROUP, VERSION, PLURAL = "modelrelease.dev", "v1alpha1", "modelreleases"
 RELEASE = "loan-default-gitops"
 PART_OF = "app.kubernetes.io/part-of"
-
-
-@pytest.fixture
-def trainings(
-    kube_api: kubernetes.client.ApiClient, namespace: str, wait: Waiter, operator: OperatorProcess
-) -> Trainings:
-    artifact_store(kube_api, namespace)
-    return Trainings(kube_api, namespace, wait)
 
 
 def labelled(name: str, *, roc_auc: float = 0.86, gate_min: float = 0.8) -> dict[str, Any]:

@@ -14,22 +14,13 @@ from typing import Any
 import kubernetes
 import pytest
 
-from .running_operator import OperatorProcess
-from .trainings import Trainings, artifact_store, cpu_training, ending
+from .trainings import Trainings, cpu_training, ending
 from .waiting import Waiter
 
 GROUP, VERSION, PLURAL = "modelrelease.dev", "v1alpha1", "modelreleases"
 RELEASE = "loan-retraining"
 PART_OF = "app.kubernetes.io/part-of"
 COMMAND = "modelrelease.dev/command"
-
-
-@pytest.fixture
-def trainings(
-    kube_api: kubernetes.client.ApiClient, namespace: str, wait: Waiter, operator: OperatorProcess
-) -> Trainings:
-    artifact_store(kube_api, namespace)
-    return Trainings(kube_api, namespace, wait)
 
 
 def weak_template() -> dict[str, Any]:

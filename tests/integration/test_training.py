@@ -17,24 +17,13 @@ from tests.controlplane.nodes import CPU_NODES, GPU_NODE, GPU_RESOURCE
 from .running_operator import OperatorProcess
 from .trainings import (
     Trainings,
-    artifact_store,
     cpu_training,
     ending,
     gpu_training,
     run_trainer,
 )
-from .waiting import Waiter
 
 CPU_NODE_NAMES = {node.name for node in CPU_NODES}
-
-
-@pytest.fixture
-def trainings(
-    kube_api: kubernetes.client.ApiClient, namespace: str, wait: Waiter, operator: OperatorProcess
-) -> Trainings:
-    """Trainings in a fresh restricted namespace that has the examples' model store."""
-    artifact_store(kube_api, namespace)
-    return Trainings(kube_api, namespace, wait)
 
 
 @pytest.fixture(scope="module")

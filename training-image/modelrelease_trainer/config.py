@@ -38,11 +38,25 @@ class Dataset(_Model):
     split: Split = Field(default_factory=Split)
     seed: int = 42
     stratify: bool = True
+    categorical_columns: list[str] | None = None
+    max_categories: int = Field(1024, ge=1)
+    sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
 
 
 class Output(_Model):
     path: str = Field(description="Where to write the artifact: a folder or an fsspec URL.")
     uri: str | None = Field(None, description="The artifact's URI as reported; path if unset.")
+
+
+class Distributed(_Model):
+    """How this worker finds the others (docs/trainings.md#distributed-training); its
+    rank comes from the environment."""
+
+    workers: int = Field(ge=2, le=64)
+    tracker_host: str = Field(description="Where rank 0's tracker is reachable.")
+    tracker_port: int = Field(9091, ge=1, le=65535)
+    bind_host: str = Field("0.0.0.0", description="The address rank 0's tracker listens on.")
+    timeout_seconds: int = Field(600, ge=1)
 
 
 class TrainerConfig(_Model):
@@ -54,6 +68,7 @@ class TrainerConfig(_Model):
     device: Literal["cpu", "cuda"] = "cpu"
     output: Output
     termination_message_path: str = DEFAULT_TERMINATION_LOG
+    distributed: Distributed | None = None
 
 
 def from_resource(resource: dict[str, Any], output: str | None) -> TrainerConfig:

@@ -28,18 +28,16 @@ from .bounds import (
 )
 from .common import ApiModel, Condition, ScoreReference, cel, preserve_unknown
 from .crdgen import CrdInfo
+from .dataset import Dataset
+from .tuning import OBJECTIVE_RULE, Tuning, TuningStatus, check_objective
+from .workers import WORKERS_FIELD, WORKERS_RULES, check_workers
 
 Task = Literal["binary", "multiclass", "regression"]
-DatasetFormat = Literal["auto", "csv", "parquet"]
 TrainingPhase = Literal["Pending", "Running", "Succeeded", "Failed", "Rejected"]
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 #: A version label (it becomes the value of labels on the Job and the Deployments).
 VERSION_LABEL = r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
-#: Column names of a data set.
-COLUMN_LENGTH = 256
-#: What numpy and scikit-learn accept as a seed.
-MAX_SEED = 2**32 - 1
 
 #: Metrics a quality gate can name; the trainer computes these (docs/artifacts.md).
 GATE_METRICS = (
@@ -55,59 +53,6 @@ GATE_METRICS = (
 )
 #: Metrics where a lower value is better; a `mustBeat` margin is read accordingly.
 LOWER_IS_BETTER = frozenset({"log_loss", "rmse", "mae"})
-
-
-class Split(ApiModel):
-    """Fractions of the rows for training, early stopping, and the final evaluation."""
-
-    model_config = ApiModel.model_config | {
-        "json_schema_extra": cel(
-            (
-                "self.train + self.validation + self.test <= 1.0001 && "
-                "self.train + self.validation + self.test >= 0.9999",
-                "spec.dataset.split: train + validation + test must add up to 1",
-            )
-        )
-    }
-
-    train: float = Field(0.7, gt=0, lt=1)
-    validation: float = Field(0.15, gt=0, lt=1)
-    test: float = Field(0.15, gt=0, lt=1)
-
-    @model_validator(mode="after")
-    def _adds_up(self) -> Split:
-        total = self.train + self.validation + self.test
-        if not 0.9999 <= total <= 1.0001:
-            raise ValueError("spec.dataset.split: train + validation + test must add up to 1")
-        return self
-
-
-class Dataset(ApiModel):
-    """Where the data is and which column to learn."""
-
-    uri: str = Field(
-        min_length=1,
-        max_length=URI_LENGTH,
-        description=(
-            "Where the table is: a path in the image or a mounted volume, file://, http(s)://, "
-            "s3:// (with credentialsSecret), or a built-in data set: builtin:breast-cancer, "
-            "builtin:loan-default?rows=N&seed=S."
-        ),
-    )
-    format: DatasetFormat = Field("auto", description="csv or parquet; auto goes by the suffix.")
-    label_column: str = Field(
-        min_length=1, max_length=COLUMN_LENGTH, description="The column to predict."
-    )
-    feature_columns: list[Annotated[str, Field(min_length=1, max_length=COLUMN_LENGTH)]] | None = (
-        Field(
-            None,
-            max_length=1024,
-            description="Columns to learn from; all but the label when unset.",
-        )
-    )
-    split: Split = Field(default_factory=Split)
-    seed: int = Field(42, ge=0, le=MAX_SEED, description="Seed of the split and of the learner.")
-    stratify: bool = Field(True, description="Keep class shares equal across splits.")
 
 
 class Resources(ApiModel):
@@ -312,6 +257,8 @@ class ModelTrainingSpec(ApiModel):
                 "!has(self.resources) || self.resources.gpu == 0 || self.image != ''",
                 "spec.image: a GPU training needs an image (one built with CUDA support)",
             ),
+            OBJECTIVE_RULE,
+            *WORKERS_RULES,
         )
     }
 
@@ -340,6 +287,7 @@ class ModelTrainingSpec(ApiModel):
         "early_stopping_rounds.",
     )
     resources: Resources = Field(default_factory=Resources)
+    workers: int = WORKERS_FIELD
     node_selector: LabelMap("spec.nodeSelector") = Field(default_factory=dict)  # type: ignore[valid-type]
     tolerations: list[Toleration] = Field(default_factory=list, max_length=32)
     priority_class_name: DnsSubdomain | None = None
@@ -350,6 +298,9 @@ class ModelTrainingSpec(ApiModel):
     artifacts: Artifacts
     quality_gate: QualityGate = Field(default_factory=QualityGate)
     job: JobLimits = Field(default_factory=JobLimits)
+    tuning: Tuning | None = Field(
+        None, description="A hyperparameter search: one Job per trial (docs/trainings.md)."
+    )
 
     @model_validator(mode="after")
     def _gate_fits_the_task(self) -> ModelTrainingSpec:
@@ -364,6 +315,16 @@ class ModelTrainingSpec(ApiModel):
             raise ValueError(
                 "spec.qualityGate.thresholds: a regression gate can use rmse, mae and r2 only"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _objective_fits_the_task(self) -> ModelTrainingSpec:
+        check_objective(self.task, self.tuning)
+        return self
+
+    @model_validator(mode="after")
+    def _workers_fit(self) -> ModelTrainingSpec:
+        check_workers(self.workers, self.resources.gpu, self.tuning)
         return self
 
 
@@ -405,6 +366,7 @@ class ModelTrainingStatus(ApiModel):
         "for drift gates of releases that serve it.",
     )
     conditions: list[Condition] = Field(default_factory=list)
+    tuning: TuningStatus | None = None
 
 
 def _crd_info() -> CrdInfo:
@@ -420,6 +382,7 @@ def _crd_info() -> CrdInfo:
             {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
             {"name": "Model", "type": "string", "jsonPath": ".spec.modelName"},
             {"name": "Metric", "type": "string", "jsonPath": ".status.headline"},
+            {"name": "Tuning", "type": "string", "jsonPath": ".status.tuning.progress"},
             {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
         ],
     )

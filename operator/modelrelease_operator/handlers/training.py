@@ -21,10 +21,10 @@ from .. import events, kube, labels, leader
 from ..api import GROUP, VERSION
 from ..api.training import ModelTrainingSpec, ModelTrainingStatus
 from ..config import from_environment
-from ..training import gates
+from ..training import distributed, gates
 from ..training.decide import TERMINAL, Observation, decide
-from ..training.jobs import TrainingRef, render_job
-from . import status_writer
+from ..training.jobs import TrainingRef
+from . import status_writer, tuning
 from .resync import Logger, every
 
 PLURAL = "modeltrainings"
@@ -80,7 +80,12 @@ def reconcile(
             # The schema should have refused it; say so instead of crashing.
             events.post(body, type="Warning", reason="InvalidSpec", message=str(error))
             return
-        job_name = status.job_name or labels.child_name(name, "train")
+        if spec.tuning is not None:
+            # A search has many Jobs, one per trial: handlers/tuning.py follows them.
+            baseline = _baseline(spec, namespace) if status.phase not in TERMINAL else None
+            tuning.reconcile(body, spec, status, baseline, logger)
+            return
+        job_name = status.job_name or distributed.job_name(spec, name)
         job = kube.get_or_none(kube.batch().read_namespaced_job, job_name, namespace)
         pods: list[dict[str, Any]] = []
         if job is not None:
@@ -103,9 +108,15 @@ def reconcile(
             now=datetime.now(UTC),
         )
         if decision.create_job:
-            manifest = render_job(
+            service, manifest = distributed.render(
                 spec, TrainingRef(name, namespace, body["metadata"]["uid"]), CONFIG.gpu
             )
+            try:
+                if service is not None:  # first: the workers find rank 0 through it
+                    kube.core().create_namespaced_service(namespace, service)  # type: ignore[arg-type]
+            except kubernetes.client.ApiException as error:
+                if error.status != 409:  # made by an earlier run; adopt it
+                    raise
             try:
                 kube.batch().create_namespaced_job(namespace, manifest)  # type: ignore[arg-type]
             except kubernetes.client.ApiException as error:

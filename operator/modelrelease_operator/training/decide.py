@@ -18,7 +18,8 @@ from ..api.training import ArtifactRef, ModelTrainingSpec, ModelTrainingStatus
 from ..event import Event
 from ..readiness import standard_conditions
 from . import gates
-from .jobs import artifact_location, job_name, model_version
+from .distributed import job_name, leaders
+from .jobs import artifact_location, model_version
 from .readiness import readiness
 
 TERMINAL = frozenset({"Succeeded", "Failed", "Rejected"})
@@ -92,8 +93,9 @@ def _failure_reason(job: dict[str, Any], pods: list[dict[str, Any]]) -> str:
 
 
 def _summary(pods: list[dict[str, Any]]) -> dict[str, Any] | str:
-    """The trainer's JSON summary from the succeeded pod, or why it cannot be read."""
-    pod = _newest(pods, "Succeeded")
+    """The trainer's JSON summary from the succeeded pod (rank 0's of a distributed
+    training), or why it cannot be read."""
+    pod = _newest(leaders(pods), "Succeeded")
     state = _terminated(pod) if pod else None
     if not state or not state.get("message"):
         return "the succeeded pod left no termination message"
@@ -182,7 +184,7 @@ def _walk(
                 f"Job {status.job_name} disappeared before its result was read",
                 "Warning",
             )
-        new.job_name = job_name(name)
+        new.job_name = job_name(spec, name)
         new.phase, new.message = "Pending", "training Job created"
         new.model_version = model_version(spec, name)
         condition("JobCreated", True, "Created", f"Job {new.job_name} created")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,6 +14,24 @@ from ..api.training import ModelTrainingSpec
 ARTIFACT_MOUNT = "/var/lib/modelrelease/artifacts"
 TERMINATION_LOG = "/dev/termination-log"
 GPU_RESOURCE = "nvidia.com/gpu"
+TRAINER_CONTAINER = "trainer"
+#: The trainer's exit code for bad data or configuration: the same on every retry.
+DATA_ERROR_EXIT_CODE = 2
+#: A data error fails the Job at once; a pod lost to a disruption (eviction, preemption,
+#: node drain) is retried without counting against backoffLimit.
+POD_FAILURE_POLICY: dict[str, Any] = {
+    "rules": [
+        {
+            "action": "FailJob",
+            "onExitCodes": {
+                "containerName": TRAINER_CONTAINER,
+                "operator": "In",
+                "values": [DATA_ERROR_EXIT_CODE],
+            },
+        },
+        {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]},
+    ]
+}
 
 
 @dataclass(frozen=True)
@@ -105,7 +124,7 @@ def render_job(
         volumes.append({"name": "artifacts", "persistentVolumeClaim": {"claimName": claim}})
         mounts.append({"name": "artifacts", "mountPath": ARTIFACT_MOUNT})
     container: dict[str, Any] = {
-        "name": "trainer",
+        "name": TRAINER_CONTAINER,
         "image": spec.image,
         "args": [],
         "env": [
@@ -146,6 +165,8 @@ def render_job(
         pod_spec["automountServiceAccountToken"] = True
     job_spec: dict[str, Any] = {
         "backoffLimit": spec.job.backoff_limit,
+        # Needs the pod's restartPolicy Never.
+        "podFailurePolicy": copy.deepcopy(POD_FAILURE_POLICY),
         "activeDeadlineSeconds": spec.job.active_deadline_seconds,
         "template": {
             "metadata": {"labels": object_labels, "annotations": dict(spec.pod_annotations)},

@@ -4,6 +4,7 @@ instead of hanging (nor is it sent again: urllib3 would retry a GET three times)
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -113,3 +114,16 @@ def test_the_operators_shared_client_is_bounded(
     finally:
         kube.api_client.cache_clear()
         kubernetes.client.Configuration.set_default(None)
+
+
+def test_the_pool_keeps_a_connection_for_each_calling_thread() -> None:
+    """With more threads than urllib3's default pool (5 per CPU), connections were
+    discarded after each call and made again: a TLS handshake per request, which cost
+    more CPU than the requests with 32 release workers on 2 cores."""
+    threads = (os.cpu_count() or 1) * 5 + 4
+    configuration = kubernetes.client.Configuration()
+    configuration.host = "http://127.0.0.1:1"
+    shared = kube.new_client(configuration, connect=5.0, read=5.0, threads=threads)
+    assert shared.rest_client.pool_manager.connection_pool_kw["maxsize"] == threads
+    small = kube.new_client(kubernetes.client.Configuration(), connect=5.0, read=5.0, threads=2)
+    assert small.rest_client.pool_manager.connection_pool_kw["maxsize"] >= 2  # never lowered

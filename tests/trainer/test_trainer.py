@@ -290,3 +290,26 @@ def test_the_example_manifest_trains_as_a_plain_process(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["metrics"]["roc_auc"] >= 0.80
+
+
+def _gpu_visible() -> bool:
+    import xgboost as xgb
+
+    probe = xgb.DMatrix([[0.0], [1.0]], label=[0, 1])
+    booster = xgb.train({"device": "cuda", "verbosity": 0}, probe, num_boost_round=1)
+    used = json.loads(booster.save_config())["learner"]["generic_param"]["device"]
+    return str(used).startswith("cuda")
+
+
+def test_a_gpu_training_without_a_gpu_fails_instead_of_training_on_the_cpu(
+    tmp_path: Path,
+) -> None:
+    """XGBoost only warns and trains on the CPU; the trainer exits 1 (the node's fault, so
+    the Job may retry elsewhere; 2 would fail the Job at once) with the reason."""
+    if _gpu_visible():
+        pytest.skip("a GPU is visible here: the training would run on it")
+    result = run_trainer(tmp_path, config(tmp_path, device="cuda"))
+    assert result.returncode == 1, result.stderr
+    assert "asks for CUDA but XGBoost sees no GPU" in result.stderr
+    assert json.loads((tmp_path / "termination-log").read_text())["error"].startswith("device:")
+    assert not (tmp_path / "out").exists()

@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         termination_log = args.termination_log or error.termination_message_path or termination_log
         print(f"error: {error}", file=sys.stderr)
         artifacts.write_termination_message(termination_log, json.dumps({"error": str(error)}))
-        return 2
+        return error.exit_code
     artifacts.write_termination_message(termination_log, artifacts.termination_message(summary))
     print(json.dumps(summary, indent=2, sort_keys=True))
     return 0

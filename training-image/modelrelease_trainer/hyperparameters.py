@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import xgboost as xgb
 
-from .errors import TrainerError
+from .errors import NoGpu, TrainerError
 
 #: Parameters of the boosting loop rather than of the booster.
 LOOP_PARAMETERS = {"num_boost_round": 500, "early_stopping_rounds": 30}
@@ -83,7 +83,16 @@ def check_known(params: dict[str, Any], sample: xgb.DMatrix) -> None:
     except xgb.core.XGBoostError as error:
         reason = str(error).splitlines()[0]
         raise TrainerError(f"hyperparameters: XGBoost refused them: {reason}") from error
-    known = _config_keys(json.loads(booster.save_config()), set())
+    config = json.loads(booster.save_config())
+    # Without a GPU XGBoost only warns and trains on the CPU: a GPU training would then
+    # take hours on a node sized for minutes, and its card would say cuda.
+    used = str(config["learner"]["generic_param"].get("device", "cpu"))
+    if str(params.get("device", "cpu")).startswith("cuda") and not used.startswith("cuda"):
+        raise NoGpu(
+            "device: the training asks for CUDA but XGBoost sees no GPU on this node "
+            "(check the NVIDIA driver and device plugin); not training on the CPU instead"
+        )
+    known = _config_keys(config, set())
     unknown = sorted(
         name for name in params if name not in UNLISTED and ALIASES.get(name, name) not in known
     )

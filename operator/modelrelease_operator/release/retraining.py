@@ -88,7 +88,13 @@ def problem(spec: ModelReleaseSpec, release: str) -> str | None:
             return f"spec.retraining.triggers.schedule.timeZone: unknown {schedule.time_zone!r}"
         if not croniter.is_valid(schedule.cron):
             return f"spec.retraining.triggers.schedule.cron: invalid {schedule.cron!r}"
-    uri = str((retraining.template.spec.get("dataset") or {}).get("uri") or "")
+    dataset = retraining.template.spec.get("dataset") or {}
+    uri = str(dataset.get("uri") or "")
+    if dataset.get("sha256") and "{{" in uri:
+        return (
+            "spec.retraining.template.spec.dataset.sha256: a pin of one file's bytes cannot "
+            f"hold for a uri that changes with each retraining ({uri}); remove it"
+        )
     try:
         ModelTrainingSpec.model_validate(training_spec(spec, uri))
     except ValidationError as error:

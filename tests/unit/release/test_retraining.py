@@ -237,6 +237,18 @@ def test_dataset_uri_dates_are_in_the_schedule_time_zone() -> None:
             {"triggers": {"schedule": {"cron": "0 25 * * *"}}},
             "schedule.cron: invalid '0 25 * * *'",
         ),
+        (  # every retraining reads other bytes: the pin would fail each one
+            {
+                "template": {
+                    "labels": {"app": "loan"},
+                    "spec": {
+                        **TRAINING_SPEC,
+                        "dataset": {**TRAINING_SPEC["dataset"], "sha256": "a" * 64},
+                    },
+                }
+            },
+            "spec.retraining.template.spec.dataset.sha256: a pin of one file's bytes",
+        ),
     ],
 )
 def test_a_template_that_cannot_work_creates_nothing_and_says_why(

@@ -42,7 +42,7 @@ class Decision:
     events: list[Event] = field(default_factory=list)
 
 
-def _condition(job: dict[str, Any], kind: str) -> dict[str, Any] | None:
+def job_condition(job: dict[str, Any], kind: str) -> dict[str, Any] | None:
     for condition in (job.get("status") or {}).get("conditions") or []:
         if condition.get("type") == kind and condition.get("status") == "True":
             return dict(condition)
@@ -75,7 +75,7 @@ def _unschedulable(pods: list[dict[str, Any]]) -> str | None:
     return None
 
 
-def _failure_reason(job: dict[str, Any], pods: list[dict[str, Any]]) -> str:
+def failure_reason(job: dict[str, Any], pods: list[dict[str, Any]]) -> str:
     pod = _newest(pods, "Failed")
     state = _terminated(pod) if pod else None
     if state:
@@ -88,11 +88,11 @@ def _failure_reason(job: dict[str, Any], pods: list[dict[str, Any]]) -> str:
             pass
         detail = f"exit code {state.get('exitCode')}, {state.get('reason') or 'Error'}"
         return f"{message} ({detail})" if message else detail
-    failed = _condition(job, "Failed") or {}
+    failed = job_condition(job, "Failed") or {}
     return f"{failed.get('reason', 'Failed')}: {failed.get('message', 'the Job failed')}"
 
 
-def _summary(pods: list[dict[str, Any]]) -> dict[str, Any] | str:
+def trainer_summary(pods: list[dict[str, Any]]) -> dict[str, Any] | str:
     """The trainer's JSON summary from the succeeded pod (rank 0's of a distributed
     training), or why it cannot be read."""
     pod = _newest(leaders(pods), "Succeeded")
@@ -110,7 +110,7 @@ def _summary(pods: list[dict[str, Any]]) -> dict[str, Any] | str:
     return summary
 
 
-def _score_reference(summary: dict[str, Any]) -> ScoreReference | None:
+def score_reference(summary: dict[str, Any]) -> ScoreReference | None:
     """The trainer's reference score histogram, when it sent a well-formed one."""
     try:
         return ScoreReference.model_validate(summary.get("scoreReference"))
@@ -197,13 +197,13 @@ def _walk(
     start = (job.get("status") or {}).get("startTime")
     new.start_time = new.start_time or start
 
-    if _condition(job, "Failed"):
-        reason = _failure_reason(job, observed.pods)
+    if job_condition(job, "Failed"):
+        reason = failure_reason(job, observed.pods)
         condition("Trained", False, "JobFailed", reason)
         return finish("Failed", "TrainingFailed", f"training failed: {reason}", "Warning")
 
-    if _condition(job, "Complete"):
-        summary = _summary(observed.pods)
+    if job_condition(job, "Complete"):
+        summary = trainer_summary(observed.pods)
         if isinstance(summary, str):
             condition("Trained", False, "NoResult", summary)
             return finish("Failed", "NoResult", summary, "Warning")
@@ -213,7 +213,7 @@ def _walk(
         new.artifact = ArtifactRef(
             uri=str(summary.get("artifactUri") or uri), digest=summary["digest"]
         )
-        new.score_reference = _score_reference(summary)
+        new.score_reference = score_reference(summary)
         headline = HEADLINE[spec.task]
         if isinstance(metrics.get(headline), (int, float)):
             new.headline = f"{headline}={metrics[headline]:.4f}"

@@ -25,7 +25,14 @@ from ..api.tuning import BestTrial, TrialStatus, TuningStatus
 from ..event import Event
 from ..readiness import standard_conditions
 from . import gates, search
-from .decide import HEADLINE, TERMINAL, _condition, _failure_reason, _score_reference, _summary
+from .decide import (
+    HEADLINE,
+    TERMINAL,
+    failure_reason,
+    job_condition,
+    score_reference,
+    trainer_summary,
+)
 from .jobs import model_version
 from .readiness import readiness
 from .trial_jobs import trial_artifact, trial_job_name
@@ -161,12 +168,12 @@ def _walk(
             continue
         pods = observed.pods.get(trial.job_name, [])
         new.start_time = new.start_time or (job.get("status") or {}).get("startTime")
-        if _condition(job, "Failed"):
-            _fail(trial, _failure_reason(job, pods), decision)
+        if job_condition(job, "Failed"):
+            _fail(trial, failure_reason(job, pods), decision)
             continue
-        if not _condition(job, "Complete"):
+        if not job_condition(job, "Complete"):
             continue
-        summary = _summary(pods)
+        summary = trainer_summary(pods)
         value = _objective(spec, summary["metrics"]) if isinstance(summary, dict) else summary
         if isinstance(value, str):
             _fail(trial, value, decision)
@@ -283,7 +290,7 @@ def _adopt(
     metrics = summary["metrics"]
     new.metrics = metrics
     new.artifact = ArtifactRef(uri=str(summary.get("artifactUri") or uri), digest=summary["digest"])
-    new.score_reference = _score_reference(summary)
+    new.score_reference = score_reference(summary)
     new.job_name = trial.job_name
     headline = HEADLINE[spec.task]
     value = metrics.get(headline)

@@ -122,6 +122,16 @@ def get_or_none(call: Any, *args: Any, **kwargs: Any) -> Any:
         raise
 
 
+def create_unless_exists(call: Any, *args: Any, **kwargs: Any) -> None:
+    """Create an object whose name the caller derived from status: a 409 means an earlier
+    run (one killed before it could record the creation) made it, and it is adopted."""
+    try:
+        call(*args, **kwargs)
+    except kubernetes.client.ApiException as error:
+        if error.status != 409:
+            raise
+
+
 def server_side_apply(resource_path: str, body: bytes, *, field_manager: str) -> None:
     """PATCH `resource_path` (e.g. /apis/apps/v1/namespaces/NS/deployments/NAME) with a
     server-side apply of `body`, sent as the bytes given, forcing conflicts.

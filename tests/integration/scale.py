@@ -35,7 +35,7 @@ from modelrelease_operator.release.routing import replica_split
 
 from tests.controlplane.cluster import ControlPlane
 from tests.controlplane.processes import free_port
-from tests.realmetrics.prometheus import Prometheus, find_binary
+from tests.realmetrics.prometheus import Prometheus, started
 
 PLURAL = "modelreleases"
 MODEL = "scale"
@@ -240,13 +240,7 @@ class ScalePrometheus(Prometheus):
 
 def scale_prometheus(workdir: Path, target: str) -> ScalePrometheus:
     """Started; raises PrometheusUnavailable where there is no binary."""
-    server = ScalePrometheus(find_binary(), workdir, target)
-    try:
-        server.start()
-    except BaseException:
-        server.stop()
-        raise
-    return server
+    return started(workdir, make=lambda binary, folder: ScalePrometheus(binary, folder, target))
 
 
 class ScaleControlPlane(ControlPlane):

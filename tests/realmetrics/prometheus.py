@@ -18,8 +18,9 @@ import subprocess
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
@@ -212,9 +213,18 @@ class Prometheus:
         )
 
 
-def started(workdir: Path, *, install: bool = True) -> Prometheus:
-    """find_binary + start; the caller stops it."""
-    server = Prometheus(find_binary(install=install), workdir)
+ServerT = TypeVar("ServerT", bound="Prometheus")
+
+
+def started(
+    workdir: Path,
+    *,
+    install: bool = True,
+    make: Callable[[Path, Path], ServerT] = Prometheus,  # type: ignore[assignment]
+) -> ServerT:
+    """find_binary + start; the caller stops it. `make(binary, workdir)`: the server
+    (a subclass with more scrape jobs)."""
+    server = make(find_binary(install=install), workdir)
     try:
         server.start()
     except BaseException:

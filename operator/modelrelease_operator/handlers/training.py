@@ -111,17 +111,9 @@ def reconcile(
             service, manifest = distributed.render(
                 spec, TrainingRef(name, namespace, body["metadata"]["uid"]), CONFIG.gpu
             )
-            try:
-                if service is not None:  # first: the workers find rank 0 through it
-                    kube.core().create_namespaced_service(namespace, service)  # type: ignore[arg-type]
-            except kubernetes.client.ApiException as error:
-                if error.status != 409:  # made by an earlier run; adopt it
-                    raise
-            try:
-                kube.batch().create_namespaced_job(namespace, manifest)  # type: ignore[arg-type]
-            except kubernetes.client.ApiException as error:
-                if error.status != 409:  # 409: made by an earlier run; adopt it
-                    raise
+            if service is not None:  # first: the workers find rank 0 through it
+                kube.create_unless_exists(kube.core().create_namespaced_service, namespace, service)
+            kube.create_unless_exists(kube.batch().create_namespaced_job, namespace, manifest)
         try:
             status_writer.write(PLURAL, body, decision.status.to_wire())
         except kubernetes.client.ApiException as error:

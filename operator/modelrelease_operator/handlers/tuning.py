@@ -75,11 +75,7 @@ def reconcile(
     owner = TrainingRef(name, namespace, meta["uid"])
     for trial in decision.create_jobs:
         manifest = render_trial_job(spec, owner, trial.number, trial.params, CONFIG.gpu)
-        try:
-            kube.batch().create_namespaced_job(namespace, manifest)  # type: ignore[arg-type]
-        except kubernetes.client.ApiException as error:
-            if error.status != 409:  # 409: this trial's Job exists already; adopt it
-                raise
+        kube.create_unless_exists(kube.batch().create_namespaced_job, namespace, manifest)
     for event in decision.events:
         events.post(body, type=event.type, reason=event.reason, message=event.message)
         logger.info("%s/%s: %s: %s", namespace, name, event.reason, event.message)

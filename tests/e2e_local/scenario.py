@@ -88,7 +88,11 @@ def manifest(
                     "drift": {"maxPsi": 0.25, "minPredictions": 300},
                     "accuracy": {"min": 0.7, "minFeedback": 40},
                     "relative": {
-                        "drift": {"maxPsi": 0.5, "alpha": 0.01, "minPredictions": 80},
+                        # The same sampling noise from both versions, and the two models
+                        # score the same rows a little differently: at 80-100 predictions
+                        # a good candidate read PSI 0.58-0.65 about half the time once
+                        # the operator judged a stage as soon as its minimum was met.
+                        "drift": {"maxPsi": 0.5, "alpha": 0.01, "minPredictions": 200},
                     },
                     "custom": [
                         {
